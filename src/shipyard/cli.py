@@ -1,0 +1,94 @@
+"""The command line: parse, call the library, render, map errors to exit codes.
+
+Exit codes: 0 verified · 1 checked and not good · 2 bad input · 3 could not check.
+Heavy modules are imported inside the commands so that ``shipyard --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.exceptions import ShipyardError
+
+app = typer.Typer(
+    name="shipyard",
+    help="Make coding agents ship working software: every claim checked by running it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ProjectOption = Annotated[
+    Path, typer.Option("--project", "-C", help="The project folder.", file_okay=False)
+]
+
+
+@app.command()
+def verify(
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="The spec YAML (default: spec.yaml in the project).")
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Base revision: required tests must fail there, none weakened."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Run every gate (build, tests, runtime, contract) against the working tree. No model needed."""
+    from shipyard.render import print_verdict
+    from shipyard.verify import verify as run_verify
+
+    try:
+        verdict = run_verify(project, spec_path=spec, base=base)
+    except ShipyardError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        print(json.dumps(verdict.to_json(), indent=2))
+    else:
+        print_verdict(verdict, Path(project))
+    raise typer.Exit(verdict.exit_code)
+
+
+@app.command()
+def init(
+    project: ProjectOption = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite shipyard.toml.")] = False,
+) -> None:
+    """Detect the project (Python/Node), write shipyard.toml and create .shipyard/."""
+    from shipyard.init import init_project
+
+    try:
+        path, text = init_project(project, force=force)
+    except ShipyardError as exc:
+        _fail(exc, False)
+    print(f"wrote {path}:\n\n{text}")
+
+
+def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:
+    if as_json:
+        doc = {"schema": "shipyard.verify/1", "verdict": "error", "exit_code": exc.exit_code}
+        doc["error"] = str(exc)
+        print(json.dumps(doc, indent=2))
+    kind = "bad input" if exc.exit_code == 2 else "could not check"
+    print(f"shipyard: {kind}: {exc}", file=sys.stderr)
+    raise typer.Exit(exc.exit_code)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("shipyard: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception:  # a bug in Shipyard: never let it read as "checked and failed" (exit 1)
+        import traceback
+
+        traceback.print_exc()
+        print("shipyard: internal error (a bug in Shipyard, not in your project)", file=sys.stderr)
+        sys.exit(3)

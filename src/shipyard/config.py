@@ -1,0 +1,104 @@
+"""``shipyard.toml`` (or ``[tool.shipyard]`` in ``pyproject.toml``): parsed and validated here."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shipyard.exceptions import ConfigError
+from shipyard.formats import read_text, toml_lines, validate
+
+CONFIG_FILE = "shipyard.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Commands(_Strict):
+    build: tuple[str, ...] = ()
+    test: str | None = None
+    timeout: float = Field(default=600, gt=0)
+    junit: str | None = None
+    """Where a runner Shipyard does not know writes its JUnit XML, relative to the project."""
+
+    @field_validator("build", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("build")
+    @classmethod
+    def _not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not cmd.strip() for cmd in value):
+            raise ValueError("a build command is empty")
+        return value
+
+
+class AppConfig(_Strict):
+    start: str
+    ready: str = "tcp"
+    ready_timeout: float = Field(default=30, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+    stop_timeout: float = Field(default=5, gt=0)
+
+    @field_validator("ready")
+    @classmethod
+    def _ready_form(cls, value: str) -> str:
+        if value != "tcp" and not value.startswith("/"):
+            raise ValueError('must be "tcp" or an HTTP path starting with "/"')
+        return value
+
+
+class Models(_Strict):
+    planner: str | None = None
+    implementer: str | None = None
+    reviewer: str | None = None
+    diagnoser: str | None = None
+
+
+class Config(_Strict):
+    commands: Commands = Field(default_factory=Commands)
+    app: AppConfig | None = None
+    models: Models = Field(default_factory=Models)
+    source: str = Field(default="", exclude=True)
+    """The file this came from, for messages."""
+
+
+def load_config(project: Path) -> Config:
+    """Read ``shipyard.toml``, else ``[tool.shipyard]`` from ``pyproject.toml``."""
+    own = project / CONFIG_FILE
+    if own.is_file():
+        text = read_text(own, ConfigError)
+        data = _parse(text, own)
+        return _validated(data, text, own, prefix=())
+    pyproject = project / "pyproject.toml"
+    if pyproject.is_file():
+        text = read_text(pyproject, ConfigError)
+        section = _parse(text, pyproject).get("tool", {}).get("shipyard")
+        if section is not None:
+            return _validated(section, text, pyproject, prefix=("tool", "shipyard"))
+    raise ConfigError(
+        f"no {CONFIG_FILE} and no [tool.shipyard] in pyproject.toml (run `shipyard init`)",
+        file=str(own),
+    )
+
+
+def _parse(text: str, path: Path) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else None
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path), line=line) from exc
+
+
+def _validated(data: object, text: str, path: Path, prefix: tuple[str, ...]) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError("must be a table", file=str(path), field=".".join(prefix) or None)
+    lines = toml_lines(text)
+    config = validate(Config, data, file=str(path), lines=lines, error=ConfigError, prefix=prefix)
+    return config.model_copy(update={"source": str(path)})

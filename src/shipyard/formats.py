@@ -1,0 +1,144 @@
+"""Reading YAML and TOML with line numbers, and turning pydantic errors into InputErrors.
+
+The only place where raw input becomes validated models is ``config.py`` and ``spec.py``; both
+use these helpers so that every message names the file, the field and, where it can, the line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from shipyard.exceptions import InputError
+
+Loc = tuple[str | int, ...]
+
+
+def dotted(loc: Iterable[str | int]) -> str:
+    """``("checks", "http", 1, "covers")`` -> ``checks.http[1].covers``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_yaml(text: str, file: str, error: type[InputError]) -> tuple[Any, dict[Loc, int]]:
+    """Parse YAML safely; return the data and a map from each key/item path to its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"not valid YAML: {problem}", file=file, line=line) from exc
+    lines: dict[Loc, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return data, lines
+
+
+def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = (*loc, str(key.value))
+            lines[sub] = key.start_mark.line + 1
+            _walk(value, sub, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*loc, index), lines)
+
+
+def toml_lines(text: str) -> dict[Loc, int]:
+    """Best-effort line map for TOML (tomllib keeps no positions): tables and their keys."""
+    lines: dict[Loc, int] = {}
+    table: Loc = ()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if m := re.match(r"^\[\s*([^\[\]]+?)\s*\]$", line):
+            table = tuple(part.strip().strip('"') for part in m.group(1).split("."))
+            lines.setdefault(table, number)
+        elif m := re.match(r'^("?)([A-Za-z0-9_-]+)\1\s*=', line):
+            lines.setdefault((*table, m.group(2)), number)
+    return lines
+
+
+def line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    """The line of ``loc`` or of its nearest ancestor that has one."""
+    for end in range(len(loc), -1, -1):
+        if (found := lines.get(tuple(loc[:end]))) is not None:
+            return found
+    return None
+
+
+def validate(
+    model: type[BaseModel],
+    data: Any,
+    *,
+    file: str,
+    lines: dict[Loc, int],
+    error: type[InputError],
+    prefix: Loc = (),
+) -> Any:
+    """``model.model_validate(data)``, with every error reported by field and line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc, file=file, lines=lines, error=error, prefix=prefix) from exc
+
+
+def from_validation(
+    exc: ValidationError,
+    *,
+    file: str,
+    lines: dict[Loc, int],
+    error: type[InputError],
+    prefix: Loc = (),
+) -> InputError:
+    problems = []
+    errors = exc.errors(include_url=False)
+    locs = [(*prefix, *_clean_loc(err["loc"])) for err in errors]
+    for err, loc in zip(errors, locs, strict=True):
+        if any(other[: len(loc)] == loc and len(other) > len(loc) for other in locs):
+            continue  # a consequence of an error deeper down
+        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}" if loc else "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        problems.append((loc, msg, line_for(loc, lines)))
+    loc, msg, line = problems[0]
+    first = error(msg, file=file, field=dotted(loc) or None, line=line)
+    if len(problems) > 1:
+        rest = [str(error(m, file=file, field=dotted(lc) or None, line=ln)) for lc, m, ln in problems[1:]]
+        first.args = ("\n".join([str(first), *rest]),)
+    return first
+
+
+def _clean_loc(loc: Iterable[Any]) -> Loc:
+    # pydantic puts union member names and validator tags into loc; they are not fields.
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+        elif isinstance(part, str) and not re.search(r"[\[\]()]|^function-", part):
+            out.append(part)
+    return tuple(out)
+
+
+def read_text(path: Path, error: type[InputError]) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise error("file not found", file=str(path)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read: {exc}", file=str(path)) from exc

@@ -1,0 +1,162 @@
+"""Running commands: a process group each, a timeout, output to a file, a capped tail in memory.
+
+Nothing here ever waits without a bound, and no process it started outlives the call: on
+timeout, on Ctrl-C and after a normal exit the whole process group is signalled.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.exceptions import CommandNotFound
+
+SHELL_CHARS = set("|&;<>()$`*?[]{}~!#\n\\")
+TAIL_BYTES = 16_384
+KILL_GRACE = 2.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandResult:
+    command: str
+    exit_code: int | None
+    """None when it was killed at its timeout."""
+    duration: float
+    timed_out: bool
+    log: Path
+    tail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+def to_argv(command: str | Sequence[str]) -> list[str]:
+    """A shell string runs through /bin/sh only when it uses shell syntax; argv lists run as is."""
+    if not isinstance(command, str):
+        return list(command)
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        argv = []
+    if not argv or "=" in argv[0] or any(ch in SHELL_CHARS for ch in command):
+        return ["/bin/sh", "-c", command]
+    return argv
+
+
+def require_program(argv: Sequence[str], env: Mapping[str, str], cwd: Path, what: str) -> None:
+    program = argv[0]
+    if os.sep in program:
+        path = Path(program) if Path(program).is_absolute() else cwd / program
+        if path.exists():
+            return
+    elif shutil.which(program, path=env.get("PATH", os.defpath)):
+        return
+    raise CommandNotFound(f"{what}: {program!r} was not found on PATH; install it or fix the command")
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdout: Path,
+    stderr: Path | None = None,
+    stdin: bytes | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a new process group with its output going to files."""
+    stdout.parent.mkdir(parents=True, exist_ok=True)
+    with open(stdout, "wb") as out, open(stderr or os.devnull, "wb") as err:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=err if stderr is not None else subprocess.STDOUT,
+            start_new_session=True,
+        )
+    if stdin is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+    return proc
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
+    """SIGTERM the process group, then SIGKILL what is left; always reaps ``proc``."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(
+    command: str | Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout: float,
+    log: Path,
+    stderr_log: Path | None = None,
+    stdin: bytes | None = None,
+    what: str = "command",
+) -> CommandResult:
+    argv = to_argv(command)
+    require_program(argv, env, cwd, what)
+    shown = command if isinstance(command, str) else shlex.join(command)
+    started = time.monotonic()
+    proc = start(argv, cwd=cwd, env=env, stdout=log, stderr=stderr_log, stdin=stdin)
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        # Also on Ctrl-C; and after a normal exit, children it left behind go too.
+        stop_group(proc, grace=KILL_GRACE if timed_out else 0.2)
+    duration = time.monotonic() - started
+    exit_code = None if timed_out else proc.returncode
+    if exit_code == 127 and argv[0] == "/bin/sh" and "not found" in tail_of(log):
+        raise CommandNotFound(f"{what}: a program in {shown!r} was not found:\n{tail_of(log, 5)}")
+    return CommandResult(
+        command=shown,
+        exit_code=exit_code,
+        duration=duration,
+        timed_out=timed_out,
+        log=log,
+        tail=tail_of(log),
+    )
+
+
+def tail_of(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a file, reading at most TAIL_BYTES of it."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - TAIL_BYTES))
+            data = fh.read()
+    except FileNotFoundError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,93 @@
+"""What gates return: typed, frozen values. The CLI renders them; ``--json`` serialises them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["passed", "failed", "not_run", "error"]
+"""passed/failed: checked. not_run: skipped (a gate it depends on failed). error: could not check."""
+
+CheckKind = Literal[
+    "build", "test", "suite", "required", "fail_to_pass", "weakening", "coverage",
+    "app", "http", "cli", "ui", "runtime",
+]  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    id: str
+    kind: CheckKind
+    status: Status
+    message: str = ""
+    covers: tuple[str, ...] = ()
+    evidence: str | None = None
+    """Path of the evidence file, relative to the run directory."""
+    duration: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateResult:
+    name: str
+    checks: tuple[CheckResult, ...]
+    duration: float = 0.0
+    message: str = ""
+
+    @property
+    def status(self) -> Status:
+        return combine(c.status for c in self.checks)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    run_id: str
+    run_dir: str
+    gates: tuple[GateResult, ...]
+    duration: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> Status:
+        return combine(g.status for g in self.gates)
+
+    @property
+    def exit_code(self) -> int:
+        return {"passed": 0, "failed": 1, "not_run": 1, "error": 3}[self.status]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": "shipyard.verify/1",
+            "run_id": self.run_id,
+            "run_dir": self.run_dir,
+            "verdict": self.status,
+            "exit_code": self.exit_code,
+            "duration": round(self.duration, 3),
+            "gates": [
+                {
+                    "name": g.name,
+                    "status": g.status,
+                    "duration": round(g.duration, 3),
+                    "message": g.message,
+                    "checks": [_check_json(c) for c in g.checks],
+                }
+                for g in self.gates
+            ],
+            **self.extra,
+        }
+
+
+def _check_json(check: CheckResult) -> dict[str, Any]:
+    out = asdict(check)
+    out["covers"] = list(check.covers)
+    if check.duration is not None:
+        out["duration"] = round(check.duration, 3)
+    return out
+
+
+def combine(statuses: Any) -> Status:
+    """failed beats error beats not_run beats passed; nothing at all is passed."""
+    seen = set(statuses)
+    for status in ("failed", "error", "not_run"):
+        if status in seen:
+            return status  # type: ignore[return-value]
+    return "passed"

@@ -1,0 +1,298 @@
+"""The spec: what "done" means, as YAML (DESIGN.md §4). Parsed and validated here only."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shipyard.exceptions import SpecError
+from shipyard.formats import Loc, line_for, load_yaml, read_text, validate
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _selector_shorthand(value: object, key: str = "selector") -> object:
+    return {key: value} if isinstance(value, str) else value
+
+
+class Acceptance(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    text: str = Field(min_length=1)
+
+
+class _Check(_Strict):
+    id: str = Field(min_length=1)
+    covers: tuple[str, ...] = ()
+
+
+class RequiredTest(_Check):
+    @field_validator("id")
+    @classmethod
+    def _file_and_name(cls, value: str) -> str:
+        file, sep, name = value.partition("::")
+        if not sep or not file or not name:
+            raise ValueError("must be FILE::NAME, for example tests/test_x.py::test_y")
+        if file.startswith("/") or ".." in Path(file).parts:
+            raise ValueError("FILE must be relative to the project root")
+        return value
+
+    @property
+    def file(self) -> str:
+        return self.id.partition("::")[0]
+
+
+class TestChecks(_Strict):
+    required: tuple[RequiredTest, ...] = ()
+
+
+class HttpRequest(_Strict):
+    method: str = "GET"
+    path: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    json_body: Any = Field(default=None, alias="json")
+    body: str | None = None
+    timeout: float = Field(default=10, gt=0)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z]+", value):
+            raise ValueError("must be an HTTP method such as GET or POST")
+        return value.upper()
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError('must start with "/"')
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> HttpRequest:
+        if self.json_body is not None and self.body is not None:
+            raise ValueError("give json or body, not both")
+        return self
+
+
+class HttpExpect(_Strict):
+    status: int | None = Field(default=None, ge=100, le=599)
+    json_subset: Any = Field(default=None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+    body_contains: tuple[str, ...] = ()
+
+
+class HttpCheck(_Check):
+    request: HttpRequest
+    expect: HttpExpect = Field(default_factory=HttpExpect)
+    capture: dict[str, str] = Field(default_factory=dict)
+    fresh_app: bool = False
+
+
+class CliExpect(_Strict):
+    exit: int | None = 0
+    stdout_contains: tuple[str, ...] = ()
+    stderr_contains: tuple[str, ...] = ()
+    stderr_empty: bool = False
+
+
+class CliCheck(_Check):
+    run: str | tuple[str, ...]
+    stdin: str | None = None
+    timeout: float = Field(default=30, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+    expect: CliExpect = Field(default_factory=CliExpect)
+    fresh_app: bool = False
+
+    @field_validator("run")
+    @classmethod
+    def _not_empty(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if not value or (isinstance(value, str) and not value.strip()):
+            raise ValueError("is empty")
+        return value
+
+
+class Target(_Strict):
+    selector: str = Field(min_length=1)
+
+
+class FillArgs(Target):
+    value: str
+
+
+class PressArgs(Target):
+    key: str = Field(min_length=1)
+
+
+class SelectArgs(Target):
+    value: str
+
+
+class CheckArgs(Target):
+    checked: bool = True
+
+
+class TextArgs(Target):
+    text: str
+
+
+class CountArgs(Target):
+    count: int = Field(ge=0)
+
+
+class VisibleArgs(Target):
+    visible: bool = True
+
+
+STEP_KINDS = (
+    "goto", "click", "fill", "press", "select", "check", "reload",
+    "expect_text", "expect_count", "expect_visible", "expect_url", "screenshot",
+)  # fmt: skip
+
+
+class Step(_Strict):
+    """One browser step: a mapping with exactly one of the keys below."""
+
+    goto: str | None = None
+    click: Target | None = None
+    fill: FillArgs | None = None
+    press: PressArgs | None = None
+    select: SelectArgs | None = None
+    check: CheckArgs | None = None
+    reload: Literal[True] | None = None
+    expect_text: TextArgs | None = None
+    expect_count: CountArgs | None = None
+    expect_visible: VisibleArgs | None = None
+    expect_url: str | None = None
+    screenshot: str | None = None
+
+    @field_validator("click", "check", "expect_visible", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        return _selector_shorthand(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, data: object) -> object:
+        if isinstance(data, dict):
+            known = [k for k in data if k in STEP_KINDS]
+            if len(data) != 1 or len(known) != 1:
+                raise ValueError(f"a step has exactly one key, one of: {', '.join(STEP_KINDS)}")
+        return data
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in STEP_KINDS if getattr(self, k) is not None)
+
+    @property
+    def arg(self) -> Any:
+        return getattr(self, self.kind)
+
+
+class UiCheck(_Check):
+    steps: tuple[Step, ...] = Field(min_length=1)
+    allow_errors: tuple[str, ...] = ()
+    """Regular expressions; a page error, console error or failed request matching one is allowed."""
+    timeout: float = Field(default=5, gt=0)
+    """Seconds each step may take."""
+    fresh_app: bool = False
+
+    @field_validator("allow_errors")
+    @classmethod
+    def _regexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return value
+
+
+class Checks(_Strict):
+    tests: TestChecks = Field(default_factory=TestChecks)
+    http: tuple[HttpCheck, ...] = ()
+    cli: tuple[CliCheck, ...] = ()
+    ui: tuple[UiCheck, ...] = ()
+
+
+class AppOverride(_Strict):
+    start: str | None = None
+    ready: str | None = None
+    ready_timeout: float | None = Field(default=None, gt=0)
+    env: dict[str, str] | None = None
+
+
+class Spec(_Strict):
+    task: str = Field(min_length=1)
+    acceptance: tuple[Acceptance, ...] = Field(min_length=1)
+    checks: Checks = Field(default_factory=Checks)
+    timeout: float | None = Field(default=None, gt=0)
+    """Overrides ``commands.timeout`` for this spec."""
+    app: AppOverride | None = None
+    source: str = Field(default="", exclude=True)
+
+    def all_checks(self) -> list[tuple[str, _Check]]:
+        """Every check with its kind, in the order they run."""
+        c = self.checks
+        return [
+            *(("test", t) for t in c.tests.required),
+            *(("http", h) for h in c.http),
+            *(("cli", k) for k in c.cli),
+            *(("ui", u) for u in c.ui),
+        ]
+
+    def uncovered(self) -> list[str]:
+        covered = {a for _, check in self.all_checks() for a in check.covers}
+        return [a.id for a in self.acceptance if a.id not in covered]
+
+
+def load_spec(path: Path) -> Spec:
+    text = read_text(path, SpecError)
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, file: str) -> Spec:
+    data, lines = load_yaml(text, file, SpecError)
+    if not isinstance(data, dict):
+        raise SpecError("must be a mapping with task, acceptance and checks", file=file)
+    spec = validate(Spec, data, file=file, lines=lines, error=SpecError)
+    _check_ids(spec, file, lines)
+    return spec.model_copy(update={"source": file})
+
+
+def _check_ids(spec: Spec, file: str, lines: dict[Loc, int]) -> None:
+    def fail(msg: str, loc: Loc) -> SpecError:
+        from shipyard.formats import dotted
+
+        return SpecError(msg, file=file, field=dotted(loc), line=line_for(loc, lines))
+
+    accepted: set[str] = set()
+    for i, acc in enumerate(spec.acceptance):
+        if acc.id in accepted:
+            raise fail(f"duplicate acceptance id {acc.id!r}", ("acceptance", i, "id"))
+        accepted.add(acc.id)
+    seen: dict[str, Loc] = {}
+    groups: list[tuple[Loc, tuple[Any, ...]]] = [
+        (("checks", "tests", "required"), spec.checks.tests.required),
+        (("checks", "http"), spec.checks.http),
+        (("checks", "cli"), spec.checks.cli),
+        (("checks", "ui"), spec.checks.ui),
+    ]
+    for base, checks in groups:
+        for i, check in enumerate(checks):
+            loc = (*base, i)
+            if check.id in seen:
+                raise fail(f"duplicate check id {check.id!r}", (*loc, "id"))
+            seen[check.id] = loc
+            for j, name in enumerate(check.covers):
+                if name not in accepted:
+                    known = ", ".join(sorted(accepted))
+                    raise fail(
+                        f"{name!r} is not an acceptance id (known: {known})", (*loc, "covers", j)
+                    )

@@ -1,0 +1,111 @@
+"""Shared fixtures: real git repositories in tmp_path and the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class CliRun:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        return json.loads(self.stdout)
+
+    def check(self, check_id: str, kind: str | None = None) -> dict[str, Any]:
+        for gate in self.json["gates"]:
+            for check in gate["checks"]:
+                if check["id"] == check_id and (kind is None or check["kind"] == kind):
+                    return check
+        raise AssertionError(f"no check {check_id!r} ({kind}) in {self.stdout}")
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> CliRun:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    environ.update(env or {})
+    proc = subprocess.run(
+        [str(BIN / "shipyard"), *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+class Project:
+    """A real git repository with files written from dedented strings."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        git(path, "init", "-q", "-b", "main")
+        git(path, "config", "user.email", "test@example.com")
+        git(path, "config", "user.name", "Test")
+        git(path, "config", "commit.gpgsign", "false")
+
+    def write(self, files: dict[str, str]) -> Project:
+        for name, text in files.items():
+            target = self.path / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(text).lstrip("\n"))
+        return self
+
+    def remove(self, name: str) -> Project:
+        (self.path / name).unlink()
+        return self
+
+    def commit(self, message: str = "commit") -> str:
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "-m", message)
+        return git(self.path, "rev-parse", "HEAD")
+
+    def verify(self, *args: str, env: dict[str, str] | None = None) -> CliRun:
+        return run_cli("verify", "--json", *args, cwd=self.path, env=env)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path / "proj")
+
+
+PY_CONFIG = """
+[commands]
+build = ["python -m compileall -q calc.py"]
+test = "python -m pytest -q -p no:cacheprovider"
+timeout = 60
+"""
+
+CALC_OLD = """
+def add(a, b):
+    return a - b
+"""
+
+CALC_NEW = """
+def add(a, b):
+    return a + b
+"""
