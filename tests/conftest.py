@@ -7,11 +7,18 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
+
+# Every process this suite starts inherits this mark, even after it is reparented away from us,
+# so the session can assert at the end that none of them is still running.
+TEST_MARK = f"shipyard-tests-{os.getpid()}"
+os.environ["SHIPYARD_TEST_MARK"] = TEST_MARK
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -109,3 +116,29 @@ CALC_NEW = """
 def add(a, b):
     return a + b
 """
+
+
+def leftover_processes() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.environ().get("SHIPYARD_TEST_MARK") == TEST_MARK and proc.status() != "zombie":
+                found.append(proc)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Assert that no process started by the suite outlives it."""
+    deadline = time.monotonic() + 5
+    while (left := leftover_processes()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        names = ", ".join(f"{p.pid} {' '.join(p.cmdline())[:80]}" for p in left)
+        print(f"\nFAILED: processes started by the test suite are still running: {names}")
+        for proc in left:
+            proc.kill()
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
