@@ -146,7 +146,7 @@ def test_zero_tests_is_a_failure(project: Project) -> None:
         ("import pytest\n@pytest.mark.skip(reason='later')\ndef test_add():\n    pass\n", "skipped"),
         (
             "import pytest\n@pytest.mark.xfail(reason='known')\ndef test_add():\n    assert 0\n",
-            "skipped",
+            "xfail",
         ),
         ("def test_other():\n    pass\n", "missing"),
     ],

@@ -10,7 +10,7 @@ from typing import Literal
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
 from junitparser.junitparser import JUnitXmlError
 
-Outcome = Literal["passed", "failed", "error", "skipped"]
+Outcome = Literal["passed", "failed", "error", "skipped", "xfail"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +64,10 @@ def _outcome(case: object) -> Outcome:
         return "error"
     if any(isinstance(r, Failure) for r in results):
         return "failed"
-    if any(isinstance(r, Skipped) for r in results):
+    skipped = [r for r in results if isinstance(r, Skipped)]
+    if any("xfail" in (r.type or "") for r in skipped):
+        return "xfail"
+    if skipped:
         return "skipped"
     return "passed"
 

@@ -22,7 +22,12 @@ from shipyard.gates.junit import ReportError, TestOutcome, read_report
 from shipyard.results import CheckResult, GateResult
 
 NODE_REPORTER = Path(__file__).with_name("node_junit_reporter.mjs")
-NOT_PASSING = {"failed": "failed", "error": "errored", "skipped": "was skipped"}
+NOT_PASSING = {
+    "failed": "failed",
+    "error": "errored",
+    "skipped": "was skipped",
+    "xfail": "is marked xfail (expected to fail)",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
