@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import select
 import signal
 import subprocess
 import time
@@ -93,14 +94,63 @@ def start(
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
-    """SIGTERM the process group, then SIGKILL what is left; always reaps ``proc``."""
-    _signal_group(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    _signal_group(proc.pid, signal.SIGKILL)
+    """SIGTERM the process group, SIGKILL what is left after ``grace`` seconds, and return only
+    when no member of the group is still running; always reaps ``proc``."""
+    pgid = proc.pid
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_members(pgid) and time.monotonic() < deadline:
+        proc.poll()
+        time.sleep(0.01)
+    _signal_group(pgid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + grace
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in process group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []
+    except PermissionError:
+        pass
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            members.append(int(entry.name))
+    return members
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``proc`` to exit; True when it did.
+
+    Uses a pidfd where the kernel has one, so the wake-up is immediate rather than the up to
+    50 ms of ``Popen.wait``'s polling."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    try:
+        proc.wait(timeout=0 if fd is not None else timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -128,9 +178,7 @@ def run(
     proc = start(argv, cwd=cwd, env=env, stdout=log, stderr=stderr_log, stdin=stdin)
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        timed_out = not wait_exit(proc, timeout)
     finally:
         # Also on Ctrl-C; and after a normal exit, children it left behind go too.
         stop_group(proc, grace=KILL_GRACE if timed_out else 0.2)
