@@ -85,7 +85,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"{'example':<12} {'by hand':>9} {'shipyard':>9} {'diff':>8} {'ratio':>7} {'peak RSS':>9}")
+        print(
+            f"{'example':<12} {'by hand':>9} {'shipyard':>9} {'diff':>8} {'ratio':>7} "
+            f"{'peak RSS':>9}"
+        )
         for name in EXAMPLES:
             project = Path(tmp) / name
             shutil.copytree(ROOT / "examples" / name, project)

@@ -43,7 +43,9 @@ class CliRun:
         raise AssertionError(f"no check {check_id!r} ({kind}) in {self.stdout}")
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> CliRun:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> CliRun:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     environ.update(env or {})
     proc = subprocess.run(

@@ -48,7 +48,9 @@ def test_node_tests_are_read_per_test_with_nested_names(project: Project) -> Non
     run = project.verify()
     assert run.code == 1
     assert run.check("test/a.test.js::maths > adds", "required")["status"] == "passed"
-    assert run.check("test/a.test.js::maths > deeper > still adds", "required")["status"] == "passed"
+    assert (
+        run.check("test/a.test.js::maths > deeper > still adds", "required")["status"] == "passed"
+    )
     assert run.check("test/a.test.js::top level", "required")["status"] == "passed"
     broken = run.check("test/a.test.js::broken", "required")
     assert broken["status"] == "failed" and "1 == 2" in broken["message"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import PY_CONFIG, Project, run_cli
 
+from conftest import PY_CONFIG, Project, run_cli
 from shipyard.config import load_config
 from shipyard.exceptions import ConfigError, SpecError
 from shipyard.spec import parse_spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from conftest import CALC_NEW, CALC_OLD, PY_CONFIG, Project, git
 
 SPEC_ADD = """
@@ -133,7 +134,9 @@ def test_hanging_suite_is_killed_at_its_timeout(project: Project) -> None:
 
 
 def test_zero_tests_is_a_failure(project: Project) -> None:
-    project.write({"shipyard.toml": PY_CONFIG, "calc.py": CALC_NEW, "tests/test_none.py": "X = 1\n"})
+    project.write(
+        {"shipyard.toml": PY_CONFIG, "calc.py": CALC_NEW, "tests/test_none.py": "X = 1\n"}
+    )
     project.commit()
     run = project.verify()
     assert run.code == 1
@@ -143,7 +146,10 @@ def test_zero_tests_is_a_failure(project: Project) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ("import pytest\n@pytest.mark.skip(reason='later')\ndef test_add():\n    pass\n", "skipped"),
+        (
+            "import pytest\n@pytest.mark.skip(reason='later')\ndef test_add():\n    pass\n",
+            "skipped",
+        ),
         (
             "import pytest\n@pytest.mark.xfail(reason='known')\ndef test_add():\n    assert 0\n",
             "xfail",
@@ -190,7 +196,9 @@ def test_required_test_in_a_file_that_existed_at_base(project: Project) -> None:
 
 def test_deleted_and_skipped_tests_relative_to_base_are_named(project: Project) -> None:
     base_project(project)
-    project.write({"tests/test_more.py": "def test_keep():\n    pass\n\ndef test_skip_me():\n    pass\n"})
+    project.write(
+        {"tests/test_more.py": "def test_keep():\n    pass\n\ndef test_skip_me():\n    pass\n"}
+    )
     project.commit("more tests")
     project.remove("tests/test_old.py")
     project.write({
@@ -202,7 +210,9 @@ def test_deleted_and_skipped_tests_relative_to_base_are_named(project: Project) 
     assert run.check("tests/test_old.py::test_old", "weakening")["message"] == (
         "passed at the base revision, missing now"
     )
-    assert "was skipped now" in run.check("tests/test_more.py::test_skip_me", "weakening")["message"]
+    assert (
+        "was skipped now" in run.check("tests/test_more.py::test_skip_me", "weakening")["message"]
+    )
     with pytest.raises(AssertionError):
         run.check("tests/test_more.py::test_keep", "weakening")
 

@@ -31,16 +31,19 @@ ProjectOption = Annotated[
 @app.command()
 def verify(
     spec: Annotated[
-        Path | None, typer.Option("--spec", help="The spec YAML (default: spec.yaml in the project).")
+        Path | None,
+        typer.Option("--spec", help="The spec YAML (default: spec.yaml in the project)."),
     ] = None,
     base: Annotated[
         str | None,
-        typer.Option("--base", help="Base revision: required tests must fail there, none weakened."),
+        typer.Option(
+            "--base", help="Base revision: required tests must fail there, none weakened."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     project: ProjectOption = Path("."),
 ) -> None:
-    """Run every gate (build, tests, runtime, contract) against the working tree. No model needed."""
+    """Run every gate (contract, build, tests, runtime) on the working tree. No model needed."""
     from shipyard.render import print_verdict
     from shipyard.verify import verify as run_verify
 

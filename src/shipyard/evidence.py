@@ -17,7 +17,9 @@ def state_dir(project: Path) -> Path:
     path.mkdir(exist_ok=True)
     ignore = path / ".gitignore"
     if not ignore.exists():
-        ignore.write_text("# Shipyard's state: runs, evidence, database. Not for version control.\n*\n")
+        ignore.write_text(
+            "# Shipyard's state: runs, evidence, database. Not for version control.\n*\n"
+        )
     return path
 
 

@@ -119,7 +119,10 @@ def from_validation(
     loc, msg, line = problems[0]
     first = error(msg, file=file, field=dotted(loc) or None, line=line)
     if len(problems) > 1:
-        rest = [str(error(m, file=file, field=dotted(lc) or None, line=ln)) for lc, m, ln in problems[1:]]
+        rest = [
+            str(error(m, file=file, field=dotted(lc) or None, line=ln))
+            for lc, m, ln in problems[1:]
+        ]
         first.args = ("\n".join([str(first), *rest]),)
     return first
 
@@ -128,9 +131,8 @@ def _clean_loc(loc: Iterable[Any]) -> Loc:
     # pydantic puts union member names and validator tags into loc; they are not fields.
     out: list[str | int] = []
     for part in loc:
-        if isinstance(part, int):
-            out.append(part)
-        elif isinstance(part, str) and not re.search(r"[\[\]()]|^function-", part):
+        tag = isinstance(part, str) and re.search(r"[\[\]()]|^function-", part)
+        if isinstance(part, int) or (isinstance(part, str) and not tag):
             out.append(part)
     return tuple(out)
 

@@ -6,10 +6,11 @@ timeout, on Ctrl-C and after a normal exit the whole process group is signalled.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import shlex
 import shutil
-import select
 import signal
 import subprocess
 import time
@@ -60,7 +61,9 @@ def require_program(argv: Sequence[str], env: Mapping[str, str], cwd: Path, what
             return
     elif shutil.which(program, path=env.get("PATH", os.defpath)):
         return
-    raise CommandNotFound(f"{what}: {program!r} was not found on PATH; install it or fix the command")
+    raise CommandNotFound(
+        f"{what}: {program!r} was not found on PATH; install it or fix the command"
+    )
 
 
 def start(
@@ -154,10 +157,8 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def run(

@@ -16,7 +16,12 @@ MARKS = {
     "not_run": "[yellow]-[/]",
     "error": "[magenta]![/]",
 }
-WORDS = {"passed": "verified", "failed": "not verified", "not_run": "not verified", "error": "could not check"}
+WORDS = {
+    "passed": "verified",
+    "failed": "not verified",
+    "not_run": "not verified",
+    "error": "could not check",
+}
 
 
 def print_verdict(verdict: Verdict, project: Path, console: Console | None = None) -> None:

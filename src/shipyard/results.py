@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Status = Literal["passed", "failed", "not_run", "error"]
-"""passed/failed: checked. not_run: skipped (a gate it depends on failed). error: could not check."""
+"""passed/failed: checked. not_run: a gate it depends on failed. error: could not check."""
 
 CheckKind = Literal[
     "build", "test", "suite", "required", "fail_to_pass", "weakening", "coverage",

@@ -198,7 +198,7 @@ class Step(_Strict):
 class UiCheck(_Check):
     steps: tuple[Step, ...] = Field(min_length=1)
     allow_errors: tuple[str, ...] = ()
-    """Regular expressions; a page error, console error or failed request matching one is allowed."""
+    """Regexes: a page error, console error or failed request matching one is allowed."""
     timeout: float = Field(default=5, gt=0)
     """Seconds each step may take."""
     fresh_app: bool = False

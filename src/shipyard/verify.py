@@ -19,12 +19,9 @@ DEFAULT_SPEC = "spec.yaml"
 def default_gates() -> list[Gate]:
     from shipyard.gates.build import BuildGate
     from shipyard.gates.contract import ContractGate
+    from shipyard.gates.runtime import RuntimeGate
     from shipyard.gates.tests import TestGate
 
-    try:  # TEMPORARY until runtime lands
-        from shipyard.gates.runtime import RuntimeGate
-    except ModuleNotFoundError:
-        return [ContractGate(), BuildGate(), TestGate()]
     return [ContractGate(), BuildGate(), TestGate(), RuntimeGate()]
 
 

@@ -36,7 +36,9 @@ class BuildGate:
         return GateResult(name=self.name, checks=tuple(checks), duration=time.monotonic() - started)
 
 
-def command_check(check_id: str, kind: str, result: process.CommandResult, ctx: Context) -> CheckResult:
+def command_check(
+    check_id: str, kind: str, result: process.CommandResult, ctx: Context
+) -> CheckResult:
     if result.timed_out:
         status, message = "failed", f"{result.command}: killed at its timeout of {ctx.timeout:g}s"
     elif result.exit_code != 0:

@@ -20,6 +20,8 @@ class ContractGate:
             else:
                 status, message = "failed", f"no check covers it: {acc.text}"
             checks.append(
-                CheckResult(id=acc.id, kind="coverage", status=status, message=message, covers=(acc.id,))
+                CheckResult(
+                    id=acc.id, kind="coverage", status=status, message=message, covers=(acc.id,)
+                )
             )
         return GateResult(name=self.name, checks=tuple(checks))

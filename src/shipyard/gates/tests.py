@@ -90,7 +90,9 @@ def run_suite(ctx: Context, cwd: Path, label: str, env: dict[str, str] | None = 
     if not outcomes:
         problem: str | None = "the suite ran zero tests"
     elif bad:
-        names = ", ".join(o.id for o in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        names = ", ".join(o.id for o in bad[:5]) + (
+            f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        )
         problem = f"{len(bad)} of {len(outcomes)} tests failed: {names}"
     elif result.exit_code != 0:
         problem = f"the test command exited {result.exit_code} although its report shows no failure"
@@ -116,7 +118,9 @@ class TestGate:
         if blocked_by:
             checks = [CheckResult(id="suite", kind="suite", status="not_run", message=blocked_by)]
             checks += [
-                CheckResult(id=r.id, kind="required", status="not_run", covers=r.covers, message=blocked_by)
+                CheckResult(
+                    id=r.id, kind="required", status="not_run", covers=r.covers, message=blocked_by
+                )
                 for r in required
             ]
             return GateResult(name=self.name, checks=tuple(checks))
@@ -149,8 +153,9 @@ def _required_check(test_id: str, covers: tuple[str, ...], suite: SuiteRun) -> C
     if suite.outcomes is None:
         status, message = "failed", f"no per-test results: {suite.problem}"
     elif (found := suite.outcomes.get(test_id)) is None:
-        status, message = "failed", "missing: no test with this id is in the report" + _near(
-            test_id, suite.outcomes
+        status, message = (
+            "failed",
+            "missing: no test with this id is in the report" + _near(test_id, suite.outcomes),
         )
     elif found.outcome != "passed":
         detail = f": {found.message.splitlines()[0]}" if found.message else ""
@@ -158,7 +163,12 @@ def _required_check(test_id: str, covers: tuple[str, ...], suite: SuiteRun) -> C
     else:
         status, message = "passed", "passed"
     return CheckResult(
-        id=test_id, kind="required", status=status, message=message, covers=covers, evidence=evidence
+        id=test_id,
+        kind="required",
+        status=status,
+        message=message,
+        covers=covers,
+        evidence=evidence,
     )
 
 

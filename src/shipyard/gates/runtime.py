@@ -1,0 +1,192 @@
+"""The runtime gate: launch the app once, then its HTTP, CLI and UI checks in that order.
+
+* One launch serves every check. A check with ``fresh_app: true`` stops the running app and
+  starts a new one (new port, new ``{tmp}``), which then serves that check and the ones after it.
+* The app is launched when the spec has HTTP or UI checks, or when an app is configured. With
+  neither, CLI checks run on their own. HTTP or UI checks without ``app.start`` are bad input.
+* An app that does not get ready is a failed ``app-start`` check; the checks that needed it are
+  ``not_run`` ("the app did not start"). An app that exits mid-run fails the check that was
+  running, and the later ones are ``not_run``.
+* After each check, and between the launch and the first check (``app-start``), the app's new
+  output is scanned (``logscan``); a traceback, an uncaught exception or a logged 5xx fails it.
+* The app and the browser are stopped in ``finally``: on success, failure, error and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.config import AppConfig
+from shipyard.exceptions import ConfigError
+from shipyard.gates import Context
+from shipyard.gates import app as applaunch
+from shipyard.gates.browser import Browser, find_chromium
+from shipyard.gates.clicheck import run_cli_check
+from shipyard.gates.http import run_http_check
+from shipyard.gates.logscan import LogScanner, describe
+from shipyard.results import CheckResult, GateResult
+
+if TYPE_CHECKING:
+    import httpx
+
+LOG_SETTLE = 0.02
+"""Seconds for the app to finish writing what a check made it log (async loggers)."""
+Planned = list[tuple[str, Any]]
+"""(kind, check) for the spec's http, cli and ui checks, in the order they run."""
+
+
+class RuntimeGate:
+    name = "runtime"
+
+    def run(self, ctx: Context, blocked_by: str | None = None) -> GateResult:
+        started = time.monotonic()
+        planned = planned_checks(ctx)
+        if not planned:
+            return GateResult(name=self.name, checks=())
+        settings = applaunch.settings_for(ctx)
+        needs_app = any(kind != "cli" or check.fresh_app for kind, check in planned)
+        if needs_app and settings is None:
+            raise ConfigError(
+                "the spec has HTTP or UI checks (or fresh_app) but no app to run them against; "
+                "set app.start",
+                file=ctx.config.source or None,
+                field="app.start",
+            )
+        if blocked_by:
+            checks = tuple(_not_run(kind, check, blocked_by) for kind, check in planned)
+        else:
+            if any(kind == "ui" for kind, _ in planned):
+                find_chromium(ctx.env)  # BrowserMissing before anything is launched
+            with _Session(ctx, settings) as session:
+                checks = tuple(session.run_all(planned))
+        return GateResult(name=self.name, checks=checks, duration=time.monotonic() - started)
+
+
+def planned_checks(ctx: Context) -> Planned:
+    if ctx.spec is None:
+        return []
+    c = ctx.spec.checks
+    return [
+        *(("http", check) for check in c.http),
+        *(("cli", check) for check in c.cli),
+        *(("ui", check) for check in c.ui),
+    ]
+
+
+class _Session:
+    """The resources of one gate run: the app (when any), its HTTP client, the browser."""
+
+    def __init__(self, ctx: Context, settings: AppConfig | None) -> None:
+        self.ctx, self.settings = ctx, settings
+        self.app: applaunch.RunningApp | None = None
+        self.scanner: LogScanner | None = None
+        self.client: httpx.Client | None = None
+        self.browser = Browser(ctx.env)
+        self.launches = 0
+        self.down: str | None = None
+        """Why app-needing checks cannot run, once the app is not running."""
+        self.variables: dict[str, Any] = {}
+        self.own_tmp: Path | None = None
+
+    def __enter__(self) -> _Session:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.browser.close()
+        finally:
+            self._stop_app()
+            if self.own_tmp is not None:
+                shutil.rmtree(self.own_tmp, ignore_errors=True)
+
+    def run_all(self, planned: Planned) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        if self.settings is not None:
+            results.append(self._launch("app-start"))
+        for kind, check in planned:
+            if check.fresh_app and self.settings is not None and self.down is None:
+                self._stop_app()
+                results.append(self._launch(f"app-start-{check.id}"))
+            if self.down is not None:
+                results.append(_not_run(kind, check, self.down))
+                continue
+            results.append(self._checked(kind, check))
+        return results
+
+    def _launch(self, check_id: str) -> CheckResult:
+        assert self.settings is not None
+        self.launches += 1
+        launch = applaunch.launch(self.ctx, self.settings, check_id, self.launches)
+        if launch.app is None:
+            self.down = "the app did not start"
+            return launch.check
+        import httpx
+
+        self.app = launch.app
+        self.scanner = LogScanner([self.app.stdout, self.app.stderr])
+        self.client = httpx.Client(base_url=self.app.base_url, trust_env=False)
+        return self._after(launch.check, ())
+
+    def _checked(self, kind: str, check: Any) -> CheckResult:
+        if kind == "http":
+            assert self.client is not None
+            outcome = run_http_check(check, self.client, self.variables, self.ctx)
+            self.variables.update(outcome.captured)
+            status = check.expect.status
+            return self._after(outcome.result, (status,) if status and status >= 500 else ())
+        if kind == "cli":
+            variables = self.app.variables if self.app else self._cli_variables()
+            url = self.app.base_url if self.app else None
+            return self._after(run_cli_check(check, self.ctx, variables, url), ())
+        assert self.app is not None
+        return self._after(self.browser.run_flow(check, self.app.base_url, self.ctx), ())
+
+    def _after(self, result: CheckResult, expected: tuple[int, ...]) -> CheckResult:
+        """The app's own output while the check ran; an app that exited meanwhile."""
+        if self.app is None or self.scanner is None:
+            return result
+        time.sleep(LOG_SETTLE)
+        problems = []
+        findings = self.scanner.scan(expected)
+        if findings:
+            problems.append(describe(findings, result.id))
+        code = self.app.exit_code()
+        if code is not None:
+            self.down = f"the app {applaunch.exit_words(code)} during {result.id!r}"
+            problems.append(f"{self.down}\n{self.app.output_tail()}")
+            self._stop_app()
+        if not problems:
+            return result
+        if result.status != "passed":  # its own reason first, then what the app logged
+            problems.insert(0, result.message)
+        return replace(result, status="failed", message="\n".join(problems))
+
+    def _cli_variables(self) -> dict[str, str]:
+        if self.own_tmp is None:
+            self.own_tmp = Path(tempfile.mkdtemp(prefix="shipyard-cli-"))
+        return {"tmp": str(self.own_tmp), "workdir": str(self.ctx.project)}
+
+    def _stop_app(self) -> None:
+        app, client = self.app, self.client
+        self.app = self.client = self.scanner = None
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if app is not None:
+                app.stop()
+
+
+def _not_run(kind: str, check: Any, reason: str) -> CheckResult:
+    return CheckResult(
+        id=check.id,
+        kind=kind,  # type: ignore[arg-type]
+        status="not_run",
+        message=reason,
+        covers=check.covers,
+    )

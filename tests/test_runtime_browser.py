@@ -1,0 +1,149 @@
+"""UI flows in a real Chromium against the fixture app: one browser for the whole module."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from fixtures.runtime.support import app_config, by_id, live_children, make_context, run_gate
+from shipyard.exceptions import BrowserMissing
+from shipyard.results import CheckResult
+
+pytestmark = pytest.mark.browser
+
+FLOWS = """
+ui:
+  - id: add-in-browser
+    steps:
+      - goto: /
+      - fill: {selector: input.new-todo, value: Buy milk}
+      - press: {selector: input.new-todo, key: Enter}
+      - expect_text: {selector: .todo-list li, text: Buy milk}
+      - reload: true
+      - expect_count: {selector: .todo-list li, count: 1}
+      - click: "#save"
+      - expect_text: {selector: p, text: saved}
+      - expect_visible: .status
+      - expect_visible: {selector: .nothing-here, visible: false}
+      - click: "#about"
+      - expect_url: /about$
+      - screenshot: about
+  - id: dead-button
+    timeout: 1
+    steps:
+      - goto: /
+      - click: "#clear"
+      - expect_text: {selector: .status, text: cleared}
+  - id: broken-page
+    steps:
+      - goto: /broken
+      - expect_text: {selector: p, text: hi}
+  - id: missing-selector
+    timeout: 1
+    steps:
+      - goto: /about
+      - click: "#nope"
+  - id: noisy-allowed
+    allow_errors: ["analytics bl[a-z]+"]
+    steps:
+      - goto: /noisy
+      - expect_text: {selector: p, text: noisy}
+  - id: noisy
+    steps:
+      - goto: /noisy
+  - id: not-found
+    steps:
+      - goto: /nowhere
+"""
+
+
+@pytest.fixture(scope="module")
+def flows(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp_path = tmp_path_factory.mktemp("flows")
+    ctx = make_context(tmp_path, FLOWS, app_config())
+    started = time.monotonic()
+    checks = by_id(run_gate(ctx))
+    return {
+        "checks": checks,
+        "run": ctx.run.path,
+        "took": time.monotonic() - started,
+        "left": live_children(),
+    }
+
+
+def check(flows: dict, check_id: str) -> CheckResult:
+    return flows["checks"][check_id]
+
+
+def test_a_working_flow_passes_with_screenshots(flows: dict) -> None:
+    result = check(flows, "add-in-browser")
+    assert result.status == "passed", result.message
+    assert result.message == "13 steps"
+    assert result.evidence == "ui/add-in-browser/final.png"
+    assert (flows["run"] / "ui/add-in-browser/final.png").stat().st_size > 0
+    assert (flows["run"] / "ui/add-in-browser/about.png").stat().st_size > 0
+
+
+def test_a_button_wired_to_nothing_fails_the_expectation_after_it(flows: dict) -> None:
+    result = check(flows, "dead-button")
+    assert result.status == "failed"
+    assert result.message == (
+        "step 3 expect_text .status: no element contains 'cleared'; 1 found: ''"
+    )
+    assert result.evidence == "ui/dead-button/failed-step-3.png"
+    assert (flows["run"] / "ui/dead-button/failed-step-3.png").exists()
+    assert (flows["run"] / "ui/dead-button/final.png").exists()
+
+
+def test_a_script_error_on_load_fails_the_flow(flows: dict) -> None:
+    result = check(flows, "broken-page")
+    assert result.status == "failed"
+    assert result.message == (
+        "step 1 goto /broken: the page had an error: "
+        "page error: ReferenceError: undefinedFunction is not defined"
+    )
+
+
+def test_a_missing_selector_fails_at_the_step_timeout(flows: dict) -> None:
+    result = check(flows, "missing-selector")
+    assert result.status == "failed"
+    assert result.message == "step 2 click #nope: no element matches '#nope' (waited 1s)"
+    assert result.duration is not None and result.duration < 5
+
+
+def test_console_errors_fail_unless_allowed(flows: dict) -> None:
+    assert check(flows, "noisy-allowed").status == "passed", check(flows, "noisy-allowed").message
+    noisy = check(flows, "noisy")
+    assert noisy.status == "failed"
+    assert noisy.message.startswith(
+        "step 1 goto /noisy: the page had an error: console error: analytics blocked (at http://"
+    )
+
+
+def test_a_same_origin_error_response_fails_the_flow(flows: dict) -> None:
+    message = check(flows, "not-found").message
+    assert message.startswith("step 1 goto /nowhere: the page had an error: HTTP 404 from GET ")
+    assert message.endswith("/nowhere (and 1 more)")  # and the console's "Failed to load resource"
+
+
+def test_the_gate_leaves_no_process_behind(flows: dict) -> None:
+    assert flows["left"] == []
+    assert flows["took"] < 30
+
+
+def test_no_chromium_is_browser_missing_and_the_app_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    monkeypatch.setenv("SHIPYARD_CHROMIUM", str(tmp_path / "no-such-chrome"))
+    ctx = make_context(tmp_path, "ui: [{id: flow, steps: [{goto: /}]}]", app_config())
+    with pytest.raises(BrowserMissing, match="no-such-chrome"):
+        run_gate(ctx)
+    monkeypatch.delenv("SHIPYARD_CHROMIUM")
+    (tmp_path / "again").mkdir()
+    ctx = make_context(tmp_path / "again", "ui: [{id: f, steps: [{goto: /}]}]", app_config())
+    with pytest.raises(BrowserMissing, match="Chromium not found: apt-get install -y chromium"):
+        run_gate(ctx)
+    assert live_children() == []
