@@ -34,9 +34,8 @@ import yaml
 
 from shipyard.config import load_config
 from shipyard.evidence import RunDir
-from shipyard.gates import Context
+from shipyard.gates import Context, runtime
 from shipyard.gates import app as applaunch
-from shipyard.gates import runtime
 from shipyard.gates.browser import Browser
 from shipyard.spec import parse_spec
 
@@ -149,7 +148,8 @@ def runtime_gate_once(project: Path, spec_text: str, launches: list[int]) -> Tim
             restore()
     assert result.status == "passed", [c.message for c in result.checks if c.status != "passed"]
     for check in result.checks:
-        bucket["app start-up (to ready)" if check.kind == "app" else "checks"] += check.duration or 0
+        key = "app start-up (to ready)" if check.kind == "app" else "checks"
+        bucket[key] += check.duration or 0
     bucket["checks"] -= bucket["browser start"]  # the first flow's duration includes it
     return bucket
 
