@@ -83,6 +83,10 @@ BAD_SPECS = [
     ("an unknown step", ("        - reload: true\n", "        - hover: a\n"),
      "checks.ui[0].steps[4]", 35, "exactly one key"),
     ("bad YAML", ("  - id: persist\n", "  - id: [persist\n"), None, 7, "not valid YAML"),
+    ("a step with no value", ("        - reload: true\n", "        - expect_url:\n"),
+     "checks.ui[0].steps[4]", 35, "expect_url needs a value"),
+    ("an endless timeout", ("task: Users", "timeout: .inf\ntask: Users"),
+     "timeout", 2, "less than or equal to"),
 ]  # fmt: skip
 
 
@@ -107,6 +111,7 @@ BAD_CONFIGS = [
     ("unknown key", 'test = "x"\ncolour = 1\n', "commands.colour", 3, "unknown key"),
     ("wrong type", 'timeout = "soon"\n', "commands.timeout", 2, "valid number"),
     ("negative timeout", "timeout = -1\n", "commands.timeout", 2, "greater than 0"),
+    ("endless timeout", "timeout = inf\n", "commands.timeout", 2, "less than or equal to"),
     ("bad TOML", 'test = "x\n', None, 2, "not valid TOML"),
     ("unknown table", "[apps]\nstart = 'x'\n", "apps", 2, "unknown key"),
     ("bad ready", "[app]\nstart = 'x'\nready = 'healthz'\n", "app.ready", 4, "tcp"),
@@ -175,3 +180,17 @@ def test_unknown_runner_without_junit_is_bad_input(project: Project) -> None:
     run = run_cli("verify", cwd=project.path)
     assert run.code == 2
     assert "commands.junit" in run.stderr
+
+
+def test_http_checks_without_an_app_are_bad_input_before_anything_runs(project: Project) -> None:
+    project.write({
+        "shipyard.toml": PY_CONFIG,
+        "calc.py": "",
+        "tests/test_a.py": "def test_a():\n    pass\n",
+        "spec.yaml": "task: x\nacceptance: [{id: a, text: t}]\n"
+        "checks:\n  http:\n    - {id: h, covers: [a], request: {path: /}}\n",
+    })  # fmt: skip
+    run = run_cli("verify", cwd=project.path)
+    assert run.code == 2
+    assert "app.start" in run.stderr
+    assert not list(project.path.glob(".shipyard/runs/*/tests/output.log"))  # no test was run

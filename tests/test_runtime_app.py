@@ -157,3 +157,28 @@ def app_path() -> Path:
     from fixtures.runtime.support import TODO_APP
 
     return TODO_APP
+
+
+def test_an_app_answering_503_while_it_warms_up_is_ready_when_it_answers_200(
+    tmp_path: Path,
+) -> None:
+    ctx = make_context(tmp_path, HTTP_AND_CLI.replace("TODO_APP", str(app_path())),
+                       app_config(mode="warmup"))  # fmt: skip
+    checks = by_id(run_gate(ctx))
+    assert checks["app-start"].status == "passed", checks["app-start"].message
+    assert '"GET /healthz HTTP/1.1" 503' in (ctx.run.path / "app/stderr.log").read_text()
+    assert checks["create"].status == "passed"
+
+
+def test_an_error_logged_just_after_the_last_check_fails_that_check(tmp_path: Path) -> None:
+    checks_yaml = """
+    http:
+      - id: late
+        request: {path: /api/late}
+        expect: {status: 200}
+    """
+    checks = by_id(run_gate(make_context(tmp_path, checks_yaml, app_config())))
+    late = checks["late"]
+    assert late.status == "failed"
+    assert "the app logged a traceback while 'late' ran" in late.message
+    assert "cleanup after the response failed" in late.message

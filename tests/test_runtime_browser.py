@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -53,6 +54,10 @@ ui:
   - id: noisy
     steps:
       - goto: /noisy
+  - id: cross-origin
+    steps:
+      - goto: /elsewhere
+      - expect_text: {selector: p, text: elsewhere}
   - id: not-found
     steps:
       - goto: /nowhere
@@ -147,3 +152,10 @@ def test_no_chromium_is_browser_missing_and_the_app_is_stopped(
     with pytest.raises(BrowserMissing, match="Chromium not found: apt-get install -y chromium"):
         run_gate(ctx)
     assert live_children() == []
+
+
+def test_another_origins_failed_request_is_not_the_apps_error(flows: dict) -> None:
+    flow = check(flows, "cross-origin")
+    assert flow.status == "passed", flow.message
+    seen = json.loads((flows["run"] / "ui/cross-origin/errors.json").read_text())
+    assert seen == [], seen

@@ -92,3 +92,22 @@ def test_with_an_app_the_cli_gets_its_url_and_port(tmp_path: Path) -> None:
     port = checks["app-start"].message.split()[3]
     out = (ctx.run.path / "cli/port.stdout.log").read_text()
     assert out == f"{port} http://127.0.0.1:{port}\n"
+
+
+def test_a_traceback_fails_the_check_even_when_the_exit_code_is_0(tmp_path: Path) -> None:
+    from fixtures.runtime.support import by_id, make_context, run_gate
+
+    script = (
+        "import traceback\\ntry:\\n    1/0\\nexcept ZeroDivisionError:\\n"
+        "    traceback.print_exc()\\nprint('usage: x')"
+    )
+    checks_yaml = f"""
+    cli:
+      - id: swallow
+        run: [python, -c, "{script}"]
+        expect: {{exit: 0, stdout_contains: [usage]}}
+    """
+    check = by_id(run_gate(make_context(tmp_path, checks_yaml)))["swallow"]
+    assert check.status == "failed"
+    assert "printed a traceback" in check.message
+    assert "ZeroDivisionError" in check.message

@@ -244,3 +244,38 @@ def test_human_output_is_one_line_per_check(project: Project) -> None:
     assert any(line.startswith("  ✓ build-1") for line in lines)
     assert lines[-1].startswith("not verified (exit 1)")
     assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_test_ids_are_relative_to_the_project_when_pytest_roots_higher(project: Project) -> None:
+    project.write({"pyproject.toml": "[tool.pytest.ini_options]\naddopts = '-q'\n"})
+    sub = Project.__new__(Project)
+    sub.path = project.path / "svc"
+    project.write({
+        "svc/shipyard.toml": PY_CONFIG,
+        "svc/calc.py": CALC_NEW,
+        "svc/tests/test_calc.py": TEST_ADD,
+        "svc/spec.yaml": SPEC_ADD,
+    })  # fmt: skip
+    run = sub.verify()
+    assert run.code == 0, run.stdout
+    assert run.check("tests/test_calc.py::test_add", "required")["status"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("python -m pytest -q", "python -m pytest -q --junitxml=R -o junit_family=xunit1"),
+        ("python -m pytest -q 2>&1 | tee log",
+         "python -m pytest -q --junitxml=R -o junit_family=xunit1 2>&1 | tee log"),
+        ("pytest tests; true", "pytest tests --junitxml=R -o junit_family=xunit1; true"),
+        ("node --test test/", "node --test --test-reporter=spec --test-reporter-destination=stdout"
+         " --test-reporter=REPORTER --test-reporter-destination=R test/"),
+    ],
+)  # fmt: skip
+def test_the_report_option_goes_to_the_runner_not_the_pipe(command: str, expected: str) -> None:
+    from pathlib import Path
+
+    from shipyard.gates.tests import NODE_REPORTER, with_report
+
+    full, _ = with_report(command, Path("R"), None, Path("."))
+    assert full == expected.replace("REPORTER", str(NODE_REPORTER))

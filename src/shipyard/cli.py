@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands so that ``shipyard --help`` stays
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -83,7 +84,14 @@ def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:
     raise typer.Exit(exc.exit_code)
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    # Unwind like Ctrl-C does, so every app, test run and browser is stopped on the way out.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGHUP, _terminated)
     try:
         app()
     except KeyboardInterrupt:

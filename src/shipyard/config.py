@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -12,6 +13,10 @@ from shipyard.exceptions import ConfigError
 from shipyard.formats import read_text, toml_lines, validate
 
 CONFIG_FILE = "shipyard.toml"
+MAX_SECONDS = 7 * 24 * 3600
+
+Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+"""A duration: positive, finite, at most a week."""
 
 
 class _Strict(BaseModel):
@@ -21,7 +26,7 @@ class _Strict(BaseModel):
 class Commands(_Strict):
     build: tuple[str, ...] = ()
     test: str | None = None
-    timeout: float = Field(default=600, gt=0)
+    timeout: Seconds = 600
     junit: str | None = None
     """Where a runner Shipyard does not know writes its JUnit XML, relative to the project."""
 
@@ -41,9 +46,9 @@ class Commands(_Strict):
 class AppConfig(_Strict):
     start: str
     ready: str = "tcp"
-    ready_timeout: float = Field(default=30, gt=0)
+    ready_timeout: Seconds = 30
     env: dict[str, str] = Field(default_factory=dict)
-    stop_timeout: float = Field(default=5, gt=0)
+    stop_timeout: Seconds = 5
 
     @field_validator("ready")
     @classmethod

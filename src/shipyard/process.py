@@ -13,10 +13,12 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from shipyard.exceptions import CommandNotFound
 
@@ -88,12 +90,16 @@ def start(
             start_new_session=True,
         )
     if stdin is not None and proc.stdin is not None:
-        try:
-            proc.stdin.write(stdin)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
+        # In a thread: a child that never reads would block the write, and the timeout with it.
+        threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
     return proc
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, OSError):
+        pipe.write(data)
+    with contextlib.suppress(BrokenPipeError, OSError):
+        pipe.close()
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:

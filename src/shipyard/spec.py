@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shipyard.config import Seconds
 from shipyard.exceptions import SpecError
 from shipyard.formats import Loc, line_for, load_yaml, read_text, validate
 
@@ -58,7 +59,7 @@ class HttpRequest(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
-    timeout: float = Field(default=10, gt=0)
+    timeout: Seconds = 10
 
     @field_validator("method")
     @classmethod
@@ -105,7 +106,7 @@ class CliExpect(_Strict):
 class CliCheck(_Check):
     run: str | tuple[str, ...]
     stdin: str | None = None
-    timeout: float = Field(default=30, gt=0)
+    timeout: Seconds = 30
     env: dict[str, str] = Field(default_factory=dict)
     expect: CliExpect = Field(default_factory=CliExpect)
     fresh_app: bool = False
@@ -184,6 +185,8 @@ class Step(_Strict):
             known = [k for k in data if k in STEP_KINDS]
             if len(data) != 1 or len(known) != 1:
                 raise ValueError(f"a step has exactly one key, one of: {', '.join(STEP_KINDS)}")
+            if data[known[0]] is None:
+                raise ValueError(f"{known[0]} needs a value")
         return data
 
     @property
@@ -199,7 +202,7 @@ class UiCheck(_Check):
     steps: tuple[Step, ...] = Field(min_length=1)
     allow_errors: tuple[str, ...] = ()
     """Regexes: a page error, console error or failed request matching one is allowed."""
-    timeout: float = Field(default=5, gt=0)
+    timeout: Seconds = 5
     """Seconds each step may take."""
     fresh_app: bool = False
 
@@ -224,7 +227,7 @@ class Checks(_Strict):
 class AppOverride(_Strict):
     start: str | None = None
     ready: str | None = None
-    ready_timeout: float | None = Field(default=None, gt=0)
+    ready_timeout: Seconds | None = None
     env: dict[str, str] | None = None
 
 
@@ -232,7 +235,7 @@ class Spec(_Strict):
     task: str = Field(min_length=1)
     acceptance: tuple[Acceptance, ...] = Field(min_length=1)
     checks: Checks = Field(default_factory=Checks)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: Seconds | None = None
     """Overrides ``commands.timeout`` for this spec."""
     app: AppOverride | None = None
     source: str = Field(default="", exclude=True)

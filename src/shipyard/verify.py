@@ -55,9 +55,13 @@ def verify(
     if spec is not None:
         run.write_json("spec.json", spec.model_dump(mode="json", by_alias=True))
     ctx = Context(project=project, config=config, spec=spec, run=run, base=base_sha, env=_env())
+    gates = gates if gates is not None else default_gates()
+    for gate in gates:
+        if (preflight := getattr(gate, "preflight", None)) is not None:
+            preflight(ctx)  # bad input and a missing browser, before anything runs
     results: list[GateResult] = []
     blocked_by: str | None = None
-    for gate in gates if gates is not None else default_gates():
+    for gate in gates:
         result = gate.run(ctx, blocked_by)
         results.append(result)
         run.write_json(f"gates/{gate.name}.json", Verdict(

@@ -189,11 +189,12 @@ def _tcp_ready(port: int, remaining: float) -> tuple[bool, str]:
 def _http_ready(url: str, remaining: float) -> tuple[bool, str]:
     import httpx
 
-    try:
-        response = httpx.get(url, timeout=min(remaining, PROBE_TIMEOUT), trust_env=False)
+    try:  # the status is enough: the body is never read, so a trickling one cannot hold us
+        with httpx.stream("GET", url, timeout=min(remaining, PROBE_TIMEOUT), trust_env=False) as r:
+            status = r.status_code
     except httpx.HTTPError as exc:
         return False, f"GET {url}: {type(exc).__name__}"
-    return response.status_code < 500, f"GET {url} answered {response.status_code}"
+    return status < 500, f"GET {url} answered {status}"
 
 
 def _app_check(

@@ -151,12 +151,19 @@ class _Flow:
         self.context.on("response", self._on_response)
 
     def _on_console(self, msg: Any) -> None:
-        if msg.type == "error":
-            url = (msg.location or {}).get("url")
-            self.errors.add(f"console error: {msg.text}" + (f" (at {url})" if url else ""))
+        if msg.type != "error":
+            return
+        url = (msg.location or {}).get("url")
+        if msg.text.startswith("Failed to load resource") and url and not self._own(url):
+            return  # another origin's resource: the request rule below decides, and it doesn't
+        self.errors.add(f"console error: {msg.text}" + (f" (at {url})" if url else ""))
 
     def _on_request_failed(self, request: Any) -> None:
-        self.errors.add(f"request failed: {request.method} {request.url}: {request.failure}")
+        if self._own(request.url):  # a CDN or tracker being unreachable is not the app's fault
+            self.errors.add(f"request failed: {request.method} {request.url}: {request.failure}")
+
+    def _own(self, url: str) -> bool:
+        return _origin(url) == self.origin
 
     def _on_response(self, response: Any) -> None:
         if response.status >= 400 and _origin(response.url) == self.origin:
@@ -200,6 +207,8 @@ class _Flow:
         try:
             expect(wanted).to_be_visible(timeout=self.timeout_ms)
         except AssertionError:
+            if not _responsive(page):
+                return f"no element contains {arg.text!r}; {UNRESPONSIVE}"
             texts = [" ".join(t.split())[:80] for t in matches.all_inner_texts()]
             if not texts:
                 return f"no element contains {arg.text!r}: nothing matches the selector"
@@ -214,6 +223,8 @@ class _Flow:
         try:
             expect(matches).to_have_count(arg.count, timeout=self.timeout_ms)
         except AssertionError:
+            if not _responsive(page):
+                return f"expected {arg.count} matching elements; {UNRESPONSIVE}"
             return f"expected {arg.count} matching elements, found {matches.count()}"
         return None
 
@@ -240,7 +251,7 @@ class _Flow:
 
     def screenshot(self, page: Page, name: str) -> str | None:
         path = self.ctx.run.file(f"{self.folder}/{safe_name(name)}.png")
-        page.screenshot(path=str(path))
+        page.screenshot(path=str(path), timeout=self.timeout_ms)
         return None
 
 
@@ -273,6 +284,8 @@ def _explain(page: Page, step: Step, exc: Exception, timeout: float) -> str:
     from playwright.sync_api import Error, TimeoutError
 
     selector = getattr(step.arg, "selector", None)
+    if isinstance(exc, TimeoutError) and not _responsive(page):
+        return f"{_first_line(exc)}; {UNRESPONSIVE}"
     if isinstance(exc, TimeoutError) and selector:
         try:
             found = page.locator(selector).count()
@@ -281,6 +294,22 @@ def _explain(page: Page, step: Step, exc: Exception, timeout: float) -> str:
         if found == 0:
             return f"no element matches {selector!r} (waited {timeout:g}s)"
     return _first_line(exc)
+
+
+UNRESPONSIVE = "the page is not responding (a script may be busy)"
+RESPONSIVE_PROBE_MS = 500
+
+
+def _responsive(page: Page) -> bool:
+    """Whether the page's script thread answers; locator queries without a timeout would wait
+    for it forever."""
+    from playwright.sync_api import Error
+
+    try:
+        page.wait_for_function("() => true", timeout=RESPONSIVE_PROBE_MS)
+    except Error:
+        return False
+    return True
 
 
 def _url_matches(url: str, value: str) -> bool:

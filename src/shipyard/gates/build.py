@@ -44,7 +44,7 @@ def command_check(
     elif result.exit_code != 0:
         status, message = "failed", f"{result.command}: exit {result.exit_code}"
     else:
-        status, message = "passed", result.command
+        status, message = "passed", f"{result.command}: exit 0"
     if status == "failed":
         last = "\n".join(result.tail.splitlines()[-8:])
         if last:

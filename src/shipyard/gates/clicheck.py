@@ -19,6 +19,7 @@ from shipyard.gates.http import safe_name
 from shipyard.results import CheckResult
 from shipyard.spec import CliCheck
 
+TRACEBACK = "Traceback (most recent call last)"
 MAX_READ = 10_000_000
 TAIL_LINES = 8
 
@@ -74,6 +75,9 @@ def _problems(check: CliCheck, result: process.CommandResult, out: str, err: str
     problems += [f"stderr does not contain {t!r}" for t in expect.stderr_contains if t not in err]
     if expect.stderr_empty and err.strip():
         problems.append("expected nothing on stderr")
+    wanted = " ".join(expect.stderr_contains + expect.stdout_contains)
+    if "Traceback" not in wanted and TRACEBACK in out + err:
+        problems.append("it printed a traceback (an uncaught exception) even so")
     return problems
 
 

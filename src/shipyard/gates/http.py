@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,7 @@ def _exchange(check: HttpCheck, client: httpx.Client, variables: Mapping[str, An
     )
     label, record = f"{req.method} {path}", {"request": _request_json(request)}
     try:
-        response = client.send(request)
+        response = _send_bounded(client, request, req.timeout)
     except httpx.TimeoutException as exc:
         error = f"no answer within {req.timeout:g}s ({type(exc).__name__})"
         return _Exchange(label=label, record=record, error=error)
@@ -104,6 +105,40 @@ def _exchange(check: HttpCheck, client: httpx.Client, variables: Mapping[str, An
         return _Exchange(label=label, record=record, error=error)
     record["response"] = _response_json(response)
     return _Exchange(label=label, record=record, response=response)
+
+
+MAX_BODY = 10 * 2**20
+"""Bytes of a response body read at most; the rest is dropped."""
+
+
+def _send_bounded(client: httpx.Client, request: httpx.Request, timeout: float) -> httpx.Response:
+    """The whole exchange within ``timeout``: httpx's own timeout bounds each read, so a body
+    that trickles in a byte at a time would otherwise never end."""
+    import httpx
+
+    started = time.monotonic()
+    deadline = started + timeout
+    response = client.send(request, stream=True)
+    try:
+        chunks, size = [], 0
+        for chunk in response.iter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("the response did not finish in time", request=request)
+            if size >= MAX_BODY:
+                break
+    finally:
+        response.close()
+    whole = httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=b"".join(chunks),
+        request=request,
+        extensions=response.extensions,
+    )
+    whole.elapsed = timedelta(seconds=time.monotonic() - started)
+    return whole
 
 
 def evaluate(

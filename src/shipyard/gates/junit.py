@@ -58,6 +58,17 @@ def outcome_for(test_id: str, case: object, outcome: Outcome) -> TestOutcome:
     )
 
 
+def _from_project(file: str, project: Path) -> str:
+    """The runner may name files from its own root (pytest's rootdir can be a parent of the
+    project): drop leading folders until the path is one inside the project."""
+    parts = file.split("/")
+    for start in range(len(parts)):
+        candidate = "/".join(parts[start:])
+        if (project / candidate).is_file():
+            return candidate
+    return file
+
+
 def _outcome(case: object) -> Outcome:
     results = getattr(case, "result", [])
     if any(isinstance(r, Error) for r in results):
@@ -84,5 +95,5 @@ def _test_id(case: object, project: Path) -> str:
         parts = [name]
         if classname.startswith(module + "."):
             parts = [*classname[len(module) + 1 :].split("."), name]
-        return "::".join([file, *parts])
+        return "::".join([_from_project(file, project), *parts])
     return f"{classname}::{name}" if classname else name

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 LOG_SETTLE = 0.02
 """Seconds for the app to finish writing what a check made it log (async loggers)."""
+FINAL_SETTLE = 0.1
+"""Seconds to wait for the app's output after the last check, before stopping it."""
 Planned = list[tuple[str, Any]]
 """(kind, check) for the spec's http, cli and ui checks, in the order they run."""
 
@@ -43,11 +45,9 @@ Planned = list[tuple[str, Any]]
 class RuntimeGate:
     name = "runtime"
 
-    def run(self, ctx: Context, blocked_by: str | None = None) -> GateResult:
-        started = time.monotonic()
+    def preflight(self, ctx: Context) -> AppConfig | None:
+        """Bad input (exit 2) and a missing browser (exit 3), before any gate runs."""
         planned = planned_checks(ctx)
-        if not planned:
-            return GateResult(name=self.name, checks=())
         settings = applaunch.settings_for(ctx)
         needs_app = any(kind != "cli" or check.fresh_app for kind, check in planned)
         if needs_app and settings is None:
@@ -57,11 +57,19 @@ class RuntimeGate:
                 file=ctx.config.source or None,
                 field="app.start",
             )
+        if any(kind == "ui" for kind, _ in planned):
+            find_chromium(ctx.env)
+        return settings
+
+    def run(self, ctx: Context, blocked_by: str | None = None) -> GateResult:
+        started = time.monotonic()
+        planned = planned_checks(ctx)
+        if not planned:
+            return GateResult(name=self.name, checks=())
+        settings = self.preflight(ctx)
         if blocked_by:
             checks = tuple(_not_run(kind, check, blocked_by) for kind, check in planned)
         else:
-            if any(kind == "ui" for kind, _ in planned):
-                find_chromium(ctx.env)  # BrowserMissing before anything is launched
             with _Session(ctx, settings) as session:
                 checks = tuple(session.run_all(planned))
         return GateResult(name=self.name, checks=checks, duration=time.monotonic() - started)
@@ -110,13 +118,21 @@ class _Session:
             results.append(self._launch("app-start"))
         for kind, check in planned:
             if check.fresh_app and self.settings is not None and self.down is None:
+                self._last_words(results)
                 self._stop_app()
                 results.append(self._launch(f"app-start-{check.id}"))
             if self.down is not None:
                 results.append(_not_run(kind, check, self.down))
                 continue
             results.append(self._checked(kind, check))
+        self._last_words(results)
         return results
+
+    def _last_words(self, results: list[CheckResult]) -> None:
+        """What the app logs shortly after the last check still counts, against that check."""
+        if self.app is not None and results:
+            time.sleep(FINAL_SETTLE)
+            results[-1] = self._after(results[-1], ())
 
     def _launch(self, check_id: str) -> CheckResult:
         assert self.settings is not None
@@ -130,7 +146,9 @@ class _Session:
         self.app = launch.app
         self.scanner = LogScanner([self.app.stdout, self.app.stderr])
         self.client = httpx.Client(base_url=self.app.base_url, trust_env=False)
-        return self._after(launch.check, ())
+        # Shipyard's own readiness probes may have been answered 5xx while the app warmed up.
+        probes = range(500, 600) if self.settings.ready != "tcp" else ()
+        return self._after(launch.check, tuple(probes))
 
     def _checked(self, kind: str, check: Any) -> CheckResult:
         if kind == "http":

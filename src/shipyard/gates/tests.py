@@ -44,9 +44,10 @@ def with_report(command: str, report: Path, junit: str | None, project: Path) ->
         words = shlex.split(command)
     except ValueError:
         words = command.split()
-    if any(w == "pytest" or w.endswith("/pytest") for w in words) or "-m pytest" in command:
+    pytest = re.search(r"(?:^|[\s/])pytest(?=\s|$|[;&|<>])", command)
+    if pytest and any(w == "pytest" or w.endswith("/pytest") for w in words):
         extra = shlex.join([f"--junitxml={report}", "-o", "junit_family=xunit1"])
-        return f"{command} {extra}", report
+        return _append_to_command(command, pytest.end(), extra), report
     node = re.search(r"\bnode\b(?:\s+\S+)*?\s+--test(?=\s|$)", command)
     if node:
         flags = shlex.join([
@@ -61,6 +62,18 @@ def with_report(command: str, report: Path, junit: str | None, project: Path) ->
         "for another runner set commands.junit to the JUnit XML file it writes",
         field="commands.test",
     )
+
+
+SHELL_BOUNDARY = re.compile(r"\s*(?:\|\||&&|[|;&)])|\s+\d*[<>]")
+"""Where a simple shell command ends: a pipe, a list operator or a redirection."""
+
+
+def _append_to_command(command: str, start: int, extra: str) -> str:
+    """``extra`` added to the arguments of the command at ``start``, before any ``| tee`` or
+    ``> file`` that follows it."""
+    end = SHELL_BOUNDARY.search(command, start)
+    cut = end.start() if end else len(command.rstrip())
+    return f"{command[:cut]} {extra}{command[cut:]}"
 
 
 def run_suite(ctx: Context, cwd: Path, label: str, env: dict[str, str] | None = None) -> SuiteRun:
@@ -136,7 +149,8 @@ def _suite_check(suite: SuiteRun, ctx: Context) -> CheckResult:
     base = command_check("suite", "suite", suite.result, ctx)
     if suite.problem is None:
         counts = _counts(suite.outcomes or {})
-        return replace(base, message=f"{ctx.config.commands.test}: {counts}")
+        code = suite.result.exit_code
+        return replace(base, message=f"{ctx.config.commands.test}: exit {code}, {counts}")
     tail = "\n".join(suite.result.tail.splitlines()[-8:])
     return replace(base, status="failed", message=f"{suite.problem}\n{tail}".rstrip())
 
