@@ -62,3 +62,18 @@ def test_argv_and_shell_forms() -> None:
 def test_program_not_found(tmp_path: Path) -> None:
     with pytest.raises(CommandNotFound, match="'no-such-program' was not found on PATH"):
         process.run("no-such-program --x", cwd=tmp_path, env=ENV, timeout=5, log=tmp_path / "l")
+
+
+def test_a_process_that_leaves_the_group_is_stopped_too(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    result = process.run(
+        f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 300' & "
+        f"while [ ! -s {pidfile} ]; do sleep 0.01; done",
+        cwd=tmp_path,
+        env=ENV,
+        timeout=10, log=tmp_path / "log",
+    )  # fmt: skip
+    assert result.ok
+    escaped = int(pidfile.read_text())
+    time.sleep(0.1)
+    assert not psutil.pid_exists(escaped) or psutil.Process(escaped).status() == "zombie"

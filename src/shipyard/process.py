@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import shlex
 import shutil
@@ -25,6 +26,9 @@ from shipyard.exceptions import CommandNotFound
 SHELL_CHARS = set("|&;<>()$`*?[]{}~!#\n\\")
 TAIL_BYTES = 16_384
 KILL_GRACE = 2.0
+TAG_VARIABLE = "SHIPYARD_PROCESS_TAG"
+"""Set in the environment of every process started here, so escapees can be found."""
+_TAGS: dict[int, bytes] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,16 +83,18 @@ def start(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new process group with its output going to files."""
     stdout.parent.mkdir(parents=True, exist_ok=True)
+    tag = secrets.token_hex(8)
     with open(stdout, "wb") as out, open(stderr or os.devnull, "wb") as err:
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=dict(env),
+            env={**env, TAG_VARIABLE: tag},
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=out,
             stderr=err if stderr is not None else subprocess.STDOUT,
             start_new_session=True,
         )
+    _TAGS[proc.pid] = f"{TAG_VARIABLE}={tag}".encode()
     if stdin is not None and proc.stdin is not None:
         # In a thread: a child that never reads would block the write, and the timeout with it.
         threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
@@ -116,6 +122,24 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None
     deadline = time.monotonic() + grace
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.01)
+    if (tag := _TAGS.pop(proc.pid, None)) is not None:
+        _kill_escaped(tag)
+
+
+def _kill_escaped(tag: bytes) -> None:
+    """Kill what left the process group (``setsid``, a daemon's double fork) but still carries
+    the environment tag it was started with."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as fh:
+                found = tag in fh.read().split(b"\0")
+        except OSError:
+            continue
+        if found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def group_members(pgid: int) -> list[int]:
