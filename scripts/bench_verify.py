@@ -25,6 +25,27 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 SHIPYARD = Path(sys.executable).parent / "shipyard"
 EXAMPLES = ("pycalc", "node-greet")
+SLOW_TESTS = 30
+"""A generated project whose suite takes about 3 s: the fixed start-up cost matters less."""
+
+
+def slow_project(folder: Path) -> Path:
+    project = folder / "slow-suite"
+    (project / "tests").mkdir(parents=True)
+    (project / "pytest.ini").write_text("[pytest]\n")
+    (project / "shipyard.toml").write_text(
+        '[commands]\ntest = "python -m pytest -q -p no:cacheprovider"\n'
+    )
+    body = "".join(
+        f"def test_{i}():\n    time.sleep(0.1)\n    assert {i} + 1 == {i + 1}\n\n"
+        for i in range(SLOW_TESTS)
+    )
+    (project / "tests" / "test_slow.py").write_text("import time\n\n" + body)
+    (project / "spec.yaml").write_text(
+        "task: slow\nacceptance: [{id: a, text: adds}]\nchecks:\n  tests:\n    required:\n"
+        "      - {id: tests/test_slow.py::test_0, covers: [a]}\n"
+    )
+    return project
 
 
 def by_hand(project: Path) -> float:
@@ -89,9 +110,12 @@ def main() -> None:
             f"{'example':<12} {'by hand':>9} {'shipyard':>9} {'diff':>8} {'ratio':>7} "
             f"{'peak RSS':>9}"
         )
-        for name in EXAMPLES:
+        for name in (*EXAMPLES, "slow-suite"):
             project = Path(tmp) / name
-            shutil.copytree(ROOT / "examples" / name, project)
+            if name == "slow-suite":
+                slow_project(Path(tmp))
+            else:
+                shutil.copytree(ROOT / "examples" / name, project)
             spec = tests_only_spec(project, Path(tmp))
             by_hand(project)  # warm the file cache and bytecode
             hand, ours, peaks = [], [], []
