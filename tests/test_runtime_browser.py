@@ -69,12 +69,24 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp_path = tmp_path_factory.mktemp("flows")
     ctx = make_context(tmp_path, FLOWS, app_config())
     started = time.monotonic()
-    checks = by_id(run_gate(ctx))
+    import playwright.sync_api._generated as generated
+
+    launches: list[object] = []
+    real_launch = generated.BrowserType.launch
+
+    def counting_launch(self: object, *args: object, **kwargs: object) -> object:
+        launches.append(kwargs.get("executable_path"))
+        return real_launch(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generated.BrowserType, "launch", counting_launch)
+        checks = by_id(run_gate(ctx))
     return {
         "checks": checks,
         "run": ctx.run.path,
         "took": time.monotonic() - started,
         "left": live_children(),
+        "launches": launches,
     }
 
 
@@ -159,3 +171,8 @@ def test_another_origins_failed_request_is_not_the_apps_error(flows: dict) -> No
     assert flow.status == "passed", flow.message
     seen = json.loads((flows["run"] / "ui/cross-origin/errors.json").read_text())
     assert seen == [], seen
+
+
+def test_one_chromium_serves_every_flow_of_a_verify(flows: dict) -> None:
+    assert len([c for c in flows["checks"].values() if c.kind == "ui"]) > 5
+    assert len(flows["launches"]) == 1
