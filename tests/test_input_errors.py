@@ -85,6 +85,12 @@ BAD_SPECS = [
     ("bad YAML", ("  - id: persist\n", "  - id: [persist\n"), None, 7, "not valid YAML"),
     ("a step with no value", ("        - reload: true\n", "        - expect_url:\n"),
      "checks.ui[0].steps[4]", 35, "expect_url needs a value"),
+    ("a non-ASCII header",
+     ("path: /api/todos, json:", "path: /api/todos, headers: {X-N: café}, json:"),
+     "checks.http[0].request.headers", 16, "ASCII"),
+    ("a bad environment name",
+     ("      run: [todo, --help]\n", "      run: [todo, --help]\n      env: {A=B: x}\n"),
+     "checks.cli[0].env", 26, "not an environment variable name"),
     ("an endless timeout", ("task: Users", "timeout: .inf\ntask: Users"),
      "timeout", 2, "less than or equal to"),
 ]  # fmt: skip

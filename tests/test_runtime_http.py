@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,18 @@ def test_coloured_access_log_lines_are_read_without_their_colour_codes(tmp_path:
     found = LogScanner([log]).scan()
     assert [f.kind for f in found] == ["an HTTP 5xx response"]
     assert "\x1b" not in found[0].lines[0]
+
+
+def test_headers_that_trickle_in_fail_at_the_request_timeout(tmp_path: Path) -> None:
+    from fixtures.runtime.support import app_config, by_id, make_context, run_gate
+
+    checks_yaml = """
+    http:
+      - id: trickle
+        request: {path: /api/trickle, timeout: 1}
+    """
+    started = time.monotonic()
+    check = by_id(run_gate(make_context(tmp_path, checks_yaml, app_config())))["trickle"]
+    assert check.status == "failed"
+    assert "no answer within 1s" in check.message
+    assert time.monotonic() - started < 1 + 5  # launch, the 1 s timeout, the app's stop

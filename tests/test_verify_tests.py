@@ -266,7 +266,11 @@ def test_test_ids_are_relative_to_the_project_when_pytest_roots_higher(project: 
     [
         ("python -m pytest -q", "python -m pytest -q --junitxml=R -o junit_family=xunit1"),
         ("python -m pytest -q 2>&1 | tee log",
-         "python -m pytest -q --junitxml=R -o junit_family=xunit1 2>&1 | tee log"),
+         "python -m pytest -q 2>&1 --junitxml=R -o junit_family=xunit1 | tee log"),
+        ('python -m pytest -k "add|divide"',
+         'python -m pytest -k "add|divide" --junitxml=R -o junit_family=xunit1'),
+        ("python -m pytest --version && python -m pytest -q",
+         "python -m pytest --version && python -m pytest -q --junitxml=R -o junit_family=xunit1"),
         ("pytest tests; true", "pytest tests --junitxml=R -o junit_family=xunit1; true"),
         ("node --test test/", "node --test --test-reporter=spec --test-reporter-destination=stdout"
          " --test-reporter=REPORTER --test-reporter-destination=R test/"),

@@ -84,14 +84,22 @@ def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:
     raise typer.Exit(exc.exit_code)
 
 
-def _terminated(signum: int, _frame: object) -> None:
-    # Unwind like Ctrl-C does, so every app, test run and browser is stopped on the way out.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    """Unwind so that every app, test run and browser is stopped on the way out; a second
+    signal while that cleanup runs is ignored rather than cutting it short."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise SystemExit(128 + signum)
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminated)
-    signal.signal(signal.SIGHUP, _terminated)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _stop)
     try:
         app()
     except KeyboardInterrupt:

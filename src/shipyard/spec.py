@@ -53,6 +53,18 @@ class TestChecks(_Strict):
     required: tuple[RequiredTest, ...] = ()
 
 
+def _header_values(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not name.isascii() or not text.isascii() or not name.strip():
+            raise ValueError(f"header {name!r}: names and values must be non-empty ASCII")
+    return value
+
+
+def _no_nul(texts: Any) -> None:
+    if any("\0" in t for t in texts):
+        raise ValueError("must not contain a NUL character")
+
+
 class HttpRequest(_Strict):
     method: str = "GET"
     path: str
@@ -67,6 +79,8 @@ class HttpRequest(_Strict):
         if not re.fullmatch(r"[A-Za-z]+", value):
             raise ValueError("must be an HTTP method such as GET or POST")
         return value.upper()
+
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _header_values(v)))
 
     @field_validator("path")
     @classmethod
@@ -87,6 +101,8 @@ class HttpExpect(_Strict):
     json_subset: Any = Field(default=None, alias="json")
     headers: dict[str, str] = Field(default_factory=dict)
     body_contains: tuple[str, ...] = ()
+
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _header_values(v)))
 
 
 class HttpCheck(_Check):
@@ -116,6 +132,16 @@ class CliCheck(_Check):
     def _not_empty(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
         if not value or (isinstance(value, str) and not value.strip()):
             raise ValueError("is empty")
+        _no_nul([value] if isinstance(value, str) else value)
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name or "=" in name or "\0" in name:
+                raise ValueError(f"{name!r} is not an environment variable name")
+        _no_nul(value.values())
         return value
 
 

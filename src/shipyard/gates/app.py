@@ -23,6 +23,7 @@ from pathlib import Path
 
 from shipyard import process
 from shipyard.config import AppConfig
+from shipyard.deadline import DeadlineExceeded, call_within
 from shipyard.exceptions import PortError, SpecError
 from shipyard.formats import validate
 from shipyard.gates import Context
@@ -189,10 +190,13 @@ def _tcp_ready(port: int, remaining: float) -> tuple[bool, str]:
 def _http_ready(url: str, remaining: float) -> tuple[bool, str]:
     import httpx
 
-    try:  # the status is enough: the body is never read, so a trickling one cannot hold us
+    def probe() -> int:  # the status is enough: the body is never read
         with httpx.stream("GET", url, timeout=min(remaining, PROBE_TIMEOUT), trust_env=False) as r:
-            status = r.status_code
-    except httpx.HTTPError as exc:
+            return r.status_code
+
+    try:  # and the whole probe is bounded, so headers that trickle in cannot hold us either
+        status = call_within(min(remaining, PROBE_TIMEOUT), probe)
+    except (httpx.HTTPError, DeadlineExceeded) as exc:
         return False, f"GET {url}: {type(exc).__name__}"
     return status < 500, f"GET {url} answered {status}"
 

@@ -75,8 +75,8 @@ def _problems(check: CliCheck, result: process.CommandResult, out: str, err: str
     problems += [f"stderr does not contain {t!r}" for t in expect.stderr_contains if t not in err]
     if expect.stderr_empty and err.strip():
         problems.append("expected nothing on stderr")
-    wanted = " ".join(expect.stderr_contains + expect.stdout_contains)
-    if "Traceback" not in wanted and TRACEBACK in out + err:
+    expects_failure = expect.exit not in (0, None) or expect.stderr_contains
+    if not expects_failure and TRACEBACK in out + err:
         problems.append("it printed a traceback (an uncaught exception) even so")
     return problems
 

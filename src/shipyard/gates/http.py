@@ -26,9 +26,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.deadline import DeadlineExceeded, call_within
 from shipyard.gates import Context
 from shipyard.results import CheckResult
-from shipyard.spec import HttpCheck
+from shipyard.spec import HttpCheck, HttpRequest
 
 if TYPE_CHECKING:
     import httpx
@@ -86,18 +87,16 @@ def _exchange(check: HttpCheck, client: httpx.Client, variables: Mapping[str, An
         error = f"unknown variable {{{{{unknown[0]}}}}} (captured so far: {known})"
         return _Exchange(label=f"{req.method} {req.path}", record={}, error=error)
     path = _text(substitute(req.path, variables))
-    request = client.build_request(
-        req.method,
-        path,
-        headers={k: _text(substitute(v, variables)) for k, v in req.headers.items()},
-        json=substitute(req.json_body, variables) if req.json_body is not None else None,
-        content=_text(substitute(req.body, variables)) if req.body is not None else None,
-        timeout=req.timeout,
-    )
+    try:
+        request = _build(client, req, path, variables)
+    except UnicodeEncodeError as exc:  # a captured value that cannot go into a header
+        return _Exchange(label=f"{req.method} {path}", record={}, error=f"bad header: {exc}")
     label, record = f"{req.method} {path}", {"request": _request_json(request)}
     try:
-        response = _send_bounded(client, request, req.timeout)
-    except httpx.TimeoutException as exc:
+        response = call_within(
+            req.timeout + 0.5, lambda: _send_bounded(client, request, req.timeout)
+        )
+    except (httpx.TimeoutException, DeadlineExceeded) as exc:
         error = f"no answer within {req.timeout:g}s ({type(exc).__name__})"
         return _Exchange(label=label, record=record, error=error)
     except httpx.HTTPError as exc:
@@ -105,6 +104,19 @@ def _exchange(check: HttpCheck, client: httpx.Client, variables: Mapping[str, An
         return _Exchange(label=label, record=record, error=error)
     record["response"] = _response_json(response)
     return _Exchange(label=label, record=record, response=response)
+
+
+def _build(
+    client: httpx.Client, req: HttpRequest, path: str, variables: Mapping[str, Any]
+) -> httpx.Request:
+    return client.build_request(
+        req.method,
+        path,
+        headers={k: _text(substitute(v, variables)) for k, v in req.headers.items()},
+        json=substitute(req.json_body, variables) if req.json_body is not None else None,
+        content=_text(substitute(req.body, variables)) if req.body is not None else None,
+        timeout=req.timeout,
+    )
 
 
 MAX_BODY = 10 * 2**20

@@ -99,6 +99,8 @@ class _Session:
         self.down: str | None = None
         """Why app-needing checks cannot run, once the app is not running."""
         self.variables: dict[str, Any] = {}
+        self.expected: tuple[int, ...] = ()
+        """The 5xx statuses the last check expected, which its late log lines may show."""
         self.own_tmp: Path | None = None
 
     def __enter__(self) -> _Session:
@@ -132,7 +134,7 @@ class _Session:
         """What the app logs shortly after the last check still counts, against that check."""
         if self.app is not None and results:
             time.sleep(FINAL_SETTLE)
-            results[-1] = self._after(results[-1], ())
+            results[-1] = self._after(results[-1], self.expected)
 
     def _launch(self, check_id: str) -> CheckResult:
         assert self.settings is not None
@@ -147,8 +149,8 @@ class _Session:
         self.scanner = LogScanner([self.app.stdout, self.app.stderr])
         self.client = httpx.Client(base_url=self.app.base_url, trust_env=False)
         # Shipyard's own readiness probes may have been answered 5xx while the app warmed up.
-        probes = range(500, 600) if self.settings.ready != "tcp" else ()
-        return self._after(launch.check, tuple(probes))
+        self.expected = tuple(range(500, 600)) if self.settings.ready != "tcp" else ()
+        return self._after(launch.check, self.expected)
 
     def _checked(self, kind: str, check: Any) -> CheckResult:
         if kind == "http":
@@ -156,7 +158,9 @@ class _Session:
             outcome = run_http_check(check, self.client, self.variables, self.ctx)
             self.variables.update(outcome.captured)
             status = check.expect.status
-            return self._after(outcome.result, (status,) if status and status >= 500 else ())
+            self.expected = (status,) if status and status >= 500 else ()
+            return self._after(outcome.result, self.expected)
+        self.expected = ()
         if kind == "cli":
             variables = self.app.variables if self.app else self._cli_variables()
             url = self.app.base_url if self.app else None

@@ -44,10 +44,9 @@ def with_report(command: str, report: Path, junit: str | None, project: Path) ->
         words = shlex.split(command)
     except ValueError:
         words = command.split()
-    pytest = re.search(r"(?:^|[\s/])pytest(?=\s|$|[;&|<>])", command)
-    if pytest and any(w == "pytest" or w.endswith("/pytest") for w in words):
+    if any(w == "pytest" or w.endswith("/pytest") for w in words):
         extra = shlex.join([f"--junitxml={report}", "-o", "junit_family=xunit1"])
-        return _append_to_command(command, pytest.end(), extra), report
+        return _append_to_pytest(command, extra), report
     node = re.search(r"\bnode\b(?:\s+\S+)*?\s+--test(?=\s|$)", command)
     if node:
         flags = shlex.join([
@@ -64,15 +63,40 @@ def with_report(command: str, report: Path, junit: str | None, project: Path) ->
     )
 
 
-SHELL_BOUNDARY = re.compile(r"\s*(?:\|\||&&|[|;&)])|\s+\d*[<>]")
-"""Where a simple shell command ends: a pipe, a list operator or a redirection."""
+def _simple_commands(command: str) -> list[tuple[int, int]]:
+    """(start, end) of each simple command: split at unquoted ``|``, ``;``, ``&`` and newlines."""
+    spans, start, quote, i = [], 0, "", 0
+    while i < len(command):
+        ch = command[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            i += 1
+        elif ch in "|;&\n" and not command[max(0, i - 1) : i + 1].endswith((">&", "<&")):
+            spans.append((start, i))
+            start = i + 1
+        i += 1
+    spans.append((start, len(command)))
+    return spans
 
 
-def _append_to_command(command: str, start: int, extra: str) -> str:
-    """``extra`` added to the arguments of the command at ``start``, before any ``| tee`` or
-    ``> file`` that follows it."""
-    end = SHELL_BOUNDARY.search(command, start)
-    cut = end.start() if end else len(command.rstrip())
+def _append_to_pytest(command: str, extra: str) -> str:
+    """``extra`` added to the arguments of the last simple command that runs pytest: not to a
+    ``| tee`` after it, not inside a quoted ``-k "a|b"``, not to a ``pytest --version`` before."""
+    runs_pytest = []
+    for start, end in _simple_commands(command):
+        try:
+            words = shlex.split(command[start:end])
+        except ValueError:
+            continue
+        if any(w == "pytest" or w.endswith("/pytest") for w in words):
+            runs_pytest.append(end)
+    if not runs_pytest:
+        return f"{command} {extra}"
+    end = runs_pytest[-1]
+    cut = len(command[:end].rstrip())
     return f"{command[:cut]} {extra}{command[cut:]}"
 
 
