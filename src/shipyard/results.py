@@ -26,6 +26,26 @@ class CheckResult:
     duration: float | None = None
 
 
+def result_of(
+    check: Any,
+    kind: str,
+    status: str,
+    message: str,
+    evidence: str | None = None,
+    duration: float | None = None,
+) -> CheckResult:
+    """The result of one of the spec's checks (anything with ``id`` and ``covers``)."""
+    return CheckResult(
+        id=check.id,
+        kind=kind,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]
+        message=message,
+        covers=check.covers,
+        evidence=evidence,
+        duration=duration,
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class GateResult:
     name: str

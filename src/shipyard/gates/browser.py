@@ -30,7 +30,7 @@ from shipyard.exceptions import BrowserMissing
 from shipyard.gates import Context
 from shipyard.gates.http import safe_name
 from shipyard.gates.logscan import PageErrors
-from shipyard.results import CheckResult
+from shipyard.results import CheckResult, result_of
 from shipyard.spec import Step, UiCheck
 
 if TYPE_CHECKING:
@@ -338,12 +338,4 @@ def _first_line(exc: BaseException) -> str:
 def _result(
     check: UiCheck, status: str, message: str, evidence: str | None, started: float
 ) -> CheckResult:
-    return CheckResult(
-        id=check.id,
-        kind="ui",
-        status=status,  # type: ignore[arg-type]
-        message=message,
-        covers=check.covers,
-        evidence=evidence,
-        duration=time.monotonic() - started,
-    )
+    return result_of(check, "ui", status, message, evidence, time.monotonic() - started)

@@ -16,7 +16,7 @@ from shipyard.exceptions import CommandNotFound
 from shipyard.gates import Context
 from shipyard.gates.app import expand
 from shipyard.gates.http import safe_name
-from shipyard.results import CheckResult
+from shipyard.results import CheckResult, result_of
 from shipyard.spec import CliCheck
 
 TRACEBACK = "Traceback (most recent call last)"
@@ -107,12 +107,5 @@ def _result(
     evidence: Path,
     result: process.CommandResult | None,
 ) -> CheckResult:
-    return CheckResult(
-        id=check.id,
-        kind="cli",
-        status=status,  # type: ignore[arg-type]
-        message=message,
-        covers=check.covers,
-        evidence=ctx.run.rel(evidence),
-        duration=result.duration if result is not None else None,
-    )
+    duration = result.duration if result is not None else None
+    return result_of(check, "cli", status, message, ctx.run.rel(evidence), duration)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.deadline import DeadlineExceeded, call_within
 from shipyard.gates import Context
-from shipyard.results import CheckResult
+from shipyard.results import CheckResult, result_of
 from shipyard.spec import HttpCheck, HttpRequest
 
 if TYPE_CHECKING:
@@ -314,12 +314,5 @@ def _response_json(response: httpx.Response) -> dict[str, Any]:
 def _result(
     check: HttpCheck, status: str, message: str, ctx: Context, evidence: Path, started: float
 ) -> CheckResult:
-    return CheckResult(
-        id=check.id,
-        kind="http",
-        status=status,  # type: ignore[arg-type]
-        message=message,
-        covers=check.covers,
-        evidence=ctx.run.rel(evidence),
-        duration=time.monotonic() - started,
-    )
+    duration = time.monotonic() - started
+    return result_of(check, "http", status, message, ctx.run.rel(evidence), duration)

@@ -29,7 +29,7 @@ from shipyard.gates.browser import Browser, find_chromium
 from shipyard.gates.clicheck import run_cli_check
 from shipyard.gates.http import run_http_check
 from shipyard.gates.logscan import LogScanner, describe
-from shipyard.results import CheckResult, GateResult
+from shipyard.results import CheckResult, GateResult, result_of
 
 if TYPE_CHECKING:
     import httpx
@@ -205,10 +205,4 @@ class _Session:
 
 
 def _not_run(kind: str, check: Any, reason: str) -> CheckResult:
-    return CheckResult(
-        id=check.id,
-        kind=kind,  # type: ignore[arg-type]
-        status="not_run",
-        message=reason,
-        covers=check.covers,
-    )
+    return result_of(check, kind, "not_run", reason)
