@@ -57,6 +57,15 @@ class GateResult:
     def status(self) -> Status:
         return combine(c.status for c in self.checks)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "duration": round(self.duration, 3),
+            "message": self.message,
+            "checks": [_check_json(c) for c in self.checks],
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class Verdict:
@@ -82,16 +91,7 @@ class Verdict:
             "verdict": self.status,
             "exit_code": self.exit_code,
             "duration": round(self.duration, 3),
-            "gates": [
-                {
-                    "name": g.name,
-                    "status": g.status,
-                    "duration": round(g.duration, 3),
-                    "message": g.message,
-                    "checks": [_check_json(c) for c in g.checks],
-                }
-                for g in self.gates
-            ],
+            "gates": [g.to_json() for g in self.gates],
             **self.extra,
         }
 
