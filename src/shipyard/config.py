@@ -58,17 +58,63 @@ class AppConfig(_Strict):
         return value
 
 
+ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+:.+$")]
+"""``provider:model``, as pydantic-ai spells it (``openai:gpt-4.1``), a provider declared under
+``[models.providers]``, or ``script:FILE`` for a scripted model."""
+
+
+class Provider(_Strict):
+    """An OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio) by base URL."""
+
+    base_url: Annotated[str, Field(pattern=r"^https?://")]
+    api_key_env: str | None = None
+    """The environment variable holding its key; none for servers that need no key."""
+
+
 class Models(_Strict):
-    planner: str | None = None
-    implementer: str | None = None
-    reviewer: str | None = None
-    diagnoser: str | None = None
+    planner: ModelName | None = None
+    implementer: ModelName | None = None
+    reviewer: ModelName | None = None
+    diagnoser: ModelName | None = None
+    default: ModelName | None = None
+    """For every role not named above."""
+    providers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], Provider] = Field(
+        default_factory=dict
+    )
+    retries: Annotated[int, Field(ge=0, le=20)] = 4
+    """Provider errors (rate limits, 5xx, timeouts) retried per request before the run pauses."""
+    backoff: Seconds = 2
+    """The first wait between retries; it doubles each time."""
+    request_timeout: Seconds = 300
+    output_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    """How often an invalid structured answer is sent back with its validation error."""
+
+
+class Budget(_Strict):
+    """Every run is bounded; the first limit reached ends it *blocked*."""
+
+    attempts: Annotated[int, Field(ge=1, le=100)] = 4
+    steps: Annotated[int, Field(ge=1, le=10_000)] = 40
+    """Implementer steps (model requests) per attempt."""
+    tokens: Annotated[int, Field(ge=1)] = 2_000_000
+    cost: Annotated[float, Field(gt=0)] | None = None
+    """US dollars, counted where the provider reports a price."""
+    wall: Seconds = 3600
+    """Seconds of work (time paused between processes does not count)."""
+    idle_steps: Annotated[int, Field(ge=2, le=1000)] = 12
+    """Steps in a row that change nothing in the worktree before the attempt counts as looping."""
+    repeat_calls: Annotated[int, Field(ge=2, le=100)] = 3
+    """The same tool call with the same arguments this many times in a row is a loop."""
+    diagnosis_steps: Annotated[int, Field(ge=1, le=1000)] = 15
+    run_timeout: Seconds = 300
+    """The implementer's ``run`` tool: the longest one command may take."""
 
 
 class Config(_Strict):
     commands: Commands = Field(default_factory=Commands)
     app: AppConfig | None = None
     models: Models = Field(default_factory=Models)
+    budget: Budget = Field(default_factory=Budget)
     source: str = Field(default="", exclude=True)
     """The file this came from, for messages."""
 

@@ -3,12 +3,16 @@
     ShipyardError                    base; never raised itself
     ├── InputError            (2)    bad input: config, spec, arguments
     │   ├── ConfigError              shipyard.toml / [tool.shipyard]
-    │   └── SpecError                the spec YAML
+    │   ├── SpecError                the spec YAML
+    │   └── RunNotFound              ``resume``/``log`` of a run the ledger does not have
     └── EnvironmentProblem    (3)    could not check: the machine, not the code
         ├── CommandNotFound          a configured command's program is not on PATH
         ├── GitError                 git missing, not a repository, a REV that does not exist
         ├── BrowserMissing           no Chromium to drive
-        └── PortError                no free port, or the port is taken
+        ├── PortError                no free port, or the port is taken
+        ├── ModelProblem             no model configured, a bad key, an unreachable server
+        │   └── ProviderUnavailable  provider errors outlasted the retries: the run is paused
+        └── RunBusy                  the run is being worked on by another live process
 
 A gate that *checked* and found the code wanting does not raise: it returns a failed result
 (exit 1). Third-party errors are mapped to these at the boundary with ``raise ... from exc``.
@@ -70,4 +74,20 @@ class BrowserMissing(EnvironmentProblem):
 
 
 class PortError(EnvironmentProblem):
+    pass
+
+
+class RunNotFound(InputError):
+    pass
+
+
+class ModelProblem(EnvironmentProblem):
+    """A model cannot be used: say what to set."""
+
+
+class ProviderUnavailable(ModelProblem):
+    """Rate limits, server errors or timeouts outlasted the retries; the run is paused."""
+
+
+class RunBusy(EnvironmentProblem):
     pass

@@ -1,0 +1,231 @@
+"""Scripted models: the whole loop, offline and deterministic, for Shipyard's tests and yours.
+
+Two kinds, both real pydantic-ai models (``FunctionModel`` underneath), so they go through the
+same request path as a provider's model:
+
+* :class:`ScriptedModel` answers from a list of :class:`Reply` values. The answer to a request is
+  chosen by how many answers the conversation already holds, so a conversation resumed from the
+  ledger after a crash gets the same next answer. A reply can be a tool call, several, a text, a
+  structured output, malformed arguments, or carry provider errors to raise first.
+* A function of the messages: ``FunctionModel(fn)`` from pydantic-ai, or a ``.py`` script that
+  defines ``reply(messages, info)`` (or one function per role), loaded by :func:`load_script`.
+
+A script file (YAML or JSON) is a list of replies, or a mapping from role to such a list::
+
+    implementer:
+      - call: write
+        args: {path: calc.py, content: "def add(a, b):\\n    return a + b\\n"}
+      - error: 429            # raised once before the next reply; `times: 3` for more
+      - call: submit
+        args: {summary: add() implemented}
+    reviewer:
+      - output: {decision: approve, summary: looks right, findings: []}
+
+Reply keys: ``call`` + ``args`` (or ``raw``: the arguments as a literal, possibly malformed,
+JSON string), ``calls`` (a list of those), ``text``, ``output`` (the structured answer, sent as a
+call of the request's output tool), ``error`` (an HTTP status, or ``timeout``/``connection``) with
+``times``, and ``tokens: {input: N, output: N}`` for the usage to report.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic_ai.exceptions import ModelConnectionError, ModelHTTPError, ModelTimeoutError
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelResponse,
+    ModelResponsePart,
+    TextPart,
+    ToolCallPart,
+)
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from pydantic_ai.usage import RequestUsage
+
+from shipyard.exceptions import ConfigError
+
+ErrorKind = int | Literal["timeout", "connection"]
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Call:
+    """One tool call. ``raw`` sends the arguments as this exact string (malformed JSON, say)."""
+
+    tool: str
+    args: dict[str, Any] = field(default_factory=dict)
+    raw: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """One answer of a scripted model: tool calls, a text, or a structured output."""
+
+    calls: tuple[Call, ...] = ()
+    text: str | None = None
+    output: dict[str, Any] | None = None
+    errors: tuple[ErrorKind, ...] = ()
+    """Provider errors raised, one per request, before this reply is given."""
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class ScriptExhausted(RuntimeError):
+    """The conversation asked for more answers than the script has."""
+
+
+class ScriptedModel(FunctionModel):
+    """Answers the n-th request of a conversation with ``replies[n]``."""
+
+    def __init__(self, replies: Sequence[Reply], *, name: str = "scripted") -> None:
+        self.replies = tuple(replies)
+        self._raised: dict[int, int] = {}
+        super().__init__(self._answer, model_name=name)
+
+    async def _answer(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        position = sum(isinstance(m, ModelResponse) for m in messages)
+        if position >= len(self.replies):
+            raise ScriptExhausted(
+                f"{self.model_name}: the script has {len(self.replies)} replies and the "
+                f"conversation asked for reply {position + 1}"
+            )
+        reply = self.replies[position]
+        raised = self._raised.get(position, 0)
+        if raised < len(reply.errors):
+            self._raised[position] = raised + 1
+            raise _provider_error(reply.errors[raised], self.model_name)
+        return _response(reply, info)
+
+
+def _response(reply: Reply, info: AgentInfo) -> ModelResponse:
+    parts: list[ModelResponsePart] = []
+    if reply.text is not None:
+        parts.append(TextPart(content=reply.text))
+    for call in reply.calls:
+        args: str | dict[str, Any] = call.raw if call.raw is not None else call.args
+        parts.append(ToolCallPart(tool_name=call.tool, args=args, tool_call_id=_call_id()))
+    if reply.output is not None:
+        tool = info.output_tools[0].name if info.output_tools else "final_result"
+        parts.append(ToolCallPart(tool_name=tool, args=reply.output, tool_call_id=_call_id()))
+    usage = RequestUsage()
+    if reply.input_tokens is not None or reply.output_tokens is not None:
+        usage = RequestUsage(
+            input_tokens=reply.input_tokens or 0, output_tokens=reply.output_tokens or 0
+        )
+    return ModelResponse(parts=parts, usage=usage)
+
+
+def _call_id() -> str:
+    return f"call_{next(_ids)}"
+
+
+def _provider_error(kind: ErrorKind, model: str) -> Exception:
+    if kind == "timeout":
+        return ModelTimeoutError(model, "scripted: the request timed out")
+    if kind == "connection":
+        return ModelConnectionError(model, "scripted: connection refused", phase="connect")
+    return ModelHTTPError(kind, model, body={"error": f"scripted HTTP {kind}"})
+
+
+# -- script files -------------------------------------------------------------------------------
+
+ROLES = ("planner", "implementer", "reviewer", "diagnoser")
+
+
+def load_script(path: Path, role: str) -> FunctionModel:
+    """The model for ``role`` from a script file: YAML/JSON replies, or a Python file."""
+    if not path.is_file():
+        raise ConfigError("no such script file", file=str(path))
+    if path.suffix == ".py":
+        return _python_script(path, role)
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid YAML/JSON: {exc}", file=str(path)) from exc
+    if isinstance(data, dict):
+        if role not in data:
+            raise ConfigError(f"no replies for the {role}", file=str(path), field=role)
+        data = data[role]
+    if not isinstance(data, list):
+        raise ConfigError("must be a list of replies, or a mapping of role to list", file=str(path))
+    replies = [_reply(item, path, role, n) for n, item in enumerate(data)]
+    return ScriptedModel(_fold_errors(replies, path), name=f"script:{path.name}:{role}")
+
+
+def parse_replies(data: Sequence[dict[str, Any]]) -> list[Reply]:
+    """Replies from plain data (the same keys as a script file)."""
+    path = Path("<replies>")
+    return _fold_errors([_reply(item, path, "replies", n) for n, item in enumerate(data)], path)
+
+
+_KEYS = {"call", "args", "raw", "calls", "text", "output", "error", "times", "tokens"}
+
+
+def _reply(item: object, path: Path, role: str, n: int) -> Reply:
+    where = f"{role}[{n}]"
+    if not isinstance(item, dict) or not item or not set(item) <= _KEYS:
+        unknown = sorted(set(item) - _KEYS) if isinstance(item, dict) else []
+        detail = f"unknown keys {unknown}" if unknown else "must be a mapping of reply keys"
+        raise ConfigError(f"{detail} (known: {sorted(_KEYS)})", file=str(path), field=where)
+    if "error" in item:
+        kind = item["error"]
+        if not (isinstance(kind, int) or kind in ("timeout", "connection")):
+            raise ConfigError(
+                "error must be an HTTP status or timeout/connection", file=str(path), field=where
+            )
+        return Reply(errors=(kind,) * int(item.get("times", 1)))
+    calls = [_call(c, path, where) for c in item.get("calls", [])]
+    if "call" in item:
+        calls.append(_call(item, path, where))
+    tokens = item.get("tokens") or {}
+    return Reply(
+        calls=tuple(calls),
+        text=item.get("text"),
+        output=item.get("output"),
+        input_tokens=tokens.get("input"),
+        output_tokens=tokens.get("output"),
+    )
+
+
+def _call(item: dict[str, Any], path: Path, where: str) -> Call:
+    if not isinstance(item.get("call"), str):
+        raise ConfigError("a call needs `call: TOOL`", file=str(path), field=where)
+    raw = item.get("raw")
+    if raw is not None and not isinstance(raw, str):
+        raw = json.dumps(raw)
+    return Call(tool=item["call"], args=item.get("args") or {}, raw=raw)
+
+
+def _fold_errors(replies: list[Reply], path: Path) -> list[Reply]:
+    """Attach error entries to the reply that follows them."""
+    folded: list[Reply] = []
+    pending: tuple[ErrorKind, ...] = ()
+    for reply in replies:
+        if reply.errors and not (reply.calls or reply.text is not None or reply.output):
+            pending += reply.errors
+            continue
+        folded.append(Reply(**{**reply.__dict__, "errors": pending + reply.errors}))
+        pending = ()
+    if pending:
+        raise ConfigError("an error entry must be followed by a reply", file=str(path))
+    return folded
+
+
+def _python_script(path: Path, role: str) -> FunctionModel:
+    spec = importlib.util.spec_from_file_location(f"shipyard_script_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError("cannot be loaded as Python", file=str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fn: Callable[..., Any] | None = getattr(module, role, None) or getattr(module, "reply", None)
+    if fn is None:
+        raise ConfigError(f"defines neither {role}() nor reply()", file=str(path))
+    return FunctionModel(fn, model_name=f"script:{path.name}:{role}")
