@@ -74,6 +74,74 @@ def init(
     print(f"wrote {path}:\n\n{text}")
 
 
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What to build, in words.")],
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="Use this spec; skips the planner.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="provider:model for every role.")
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask to confirm the spec.")
+    ] = False,
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Fast-forward your branch when shipped, if safe.")
+    ] = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """The whole loop: spec, implement in a worktree, verify, review, ship (or blocked)."""
+    from shipyard import cli_runs
+
+    cli_runs.start(task, spec, model, yes, merge, project)
+
+
+@app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run id (or its start).")],
+    project: ProjectOption = Path("."),
+) -> None:
+    """Continue a run from its last completed step (after a crash, a pause, Ctrl-C)."""
+    from shipyard import cli_runs
+
+    cli_runs.resume(run_id, project)
+
+
+@app.command()
+def status(
+    project: ProjectOption = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The runs of this project, newest first."""
+    from shipyard import cli_runs
+
+    cli_runs.status(project, as_json)
+
+
+@app.command()
+def log(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    project: ProjectOption = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every event of a run, in order."""
+    from shipyard import cli_runs
+
+    cli_runs.log(run_id, project, as_json)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    project: ProjectOption = Path("."),
+) -> None:
+    """The report of a run: attempts, gates, review, diagnosis, usage."""
+    from shipyard import cli_runs
+
+    cli_runs.show_report(run_id, project)
+
+
 def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:
     if as_json:
         doc = {"schema": "shipyard.verify/1", "verdict": "error", "exit_code": exc.exit_code}

@@ -126,11 +126,18 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None
         _kill_escaped(tag)
 
 
-def _kill_escaped(tag: bytes) -> None:
+def kill_tagged(variable: str, value: str) -> int:
+    """Kill every process but this one whose environment holds ``variable=value`` (what a
+    crashed run left behind: its app, its test suite); how many there were."""
+    return _kill_escaped(f"{variable}={value}".encode())
+
+
+def _kill_escaped(tag: bytes) -> int:
     """Kill what left the process group (``setsid``, a daemon's double fork) but still carries
     the environment tag it was started with."""
+    killed = 0
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as fh:
@@ -140,6 +147,8 @@ def _kill_escaped(tag: bytes) -> None:
         if found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+    return killed
 
 
 def group_members(pgid: int) -> list[int]:

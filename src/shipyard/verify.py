@@ -40,6 +40,7 @@ def verify(
     gates: list[Gate] | None = None,
     spec: Spec | None = None,
     config: Config | None = None,
+    evidence: Path | None = None,
 ) -> Verdict:
     """Run the gates. Raises InputError (exit 2) or EnvironmentProblem (exit 3) before or while
     checking; returns the verdict otherwise."""
@@ -49,8 +50,13 @@ def verify(
     if spec is None and (path := find_spec(project, spec_path)) is not None:
         spec = load_spec(path)
     base_sha = workspace.resolve(project, base) if base else None
-    run_id = new_run_id()
-    run = RunDir.create(project, run_id)
+    if evidence is None:
+        run_id = new_run_id()
+        run = RunDir.create(project, run_id)
+    else:
+        run_id = evidence.name
+        evidence.mkdir(parents=True)
+        run = RunDir(evidence)
     run.write_json("config.json", config.model_dump(mode="json"))
     if spec is not None:
         run.write_json("spec.json", spec.model_dump(mode="json", by_alias=True))

@@ -3,10 +3,10 @@
 Two kinds, both real pydantic-ai models (``FunctionModel`` underneath), so they go through the
 same request path as a provider's model:
 
-* :class:`ScriptedModel` answers from a list of :class:`Reply` values. The answer to a request is
-  chosen by how many answers the conversation already holds, so a conversation resumed from the
-  ledger after a crash gets the same next answer. A reply can be a tool call, several, a text, a
-  structured output, malformed arguments, or carry provider errors to raise first.
+* :class:`ScriptedModel` answers from a list of :class:`Reply` values, in order. Each answer
+  records its position, so a conversation resumed from the ledger after a crash gets the same
+  next answer. A reply can be a tool call, several, a text, a structured output, malformed
+  arguments, or carry provider errors to raise first.
 * A function of the messages: ``FunctionModel(fn)`` from pydantic-ai, or a ``.py`` script that
   defines ``reply(messages, info)`` (or one function per role), loaded by :func:`load_script`.
 
@@ -24,7 +24,8 @@ A script file (YAML or JSON) is a list of replies, or a mapping from role to suc
 Reply keys: ``call`` + ``args`` (or ``raw``: the arguments as a literal, possibly malformed,
 JSON string), ``calls`` (a list of those), ``text``, ``output`` (the structured answer, sent as a
 call of the request's output tool), ``error`` (an HTTP status, or ``timeout``/``connection``) with
-``times``, and ``tokens: {input: N, output: N}`` for the usage to report.
+``times``, ``tokens: {input: N, output: N}`` for the usage to report, and ``cost`` (dollars) as
+the price the provider reports for the answer.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class Reply:
     """Provider errors raised, one per request, before this reply is given."""
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cost: float | None = None
+    """US dollars, reported as the provider's price for this answer."""
 
 
 class ScriptExhausted(RuntimeError):
@@ -81,15 +84,21 @@ class ScriptExhausted(RuntimeError):
 
 
 class ScriptedModel(FunctionModel):
-    """Answers the n-th request of a conversation with ``replies[n]``."""
+    """Answers with ``replies`` in order.
+
+    Each answer records its position in the script (``provider_details["script_position"]``),
+    so a conversation restored from the ledger after a crash continues where it was; a new
+    conversation (a fresh reviewer, say) takes the next reply not yet given by this model.
+    """
 
     def __init__(self, replies: Sequence[Reply], *, name: str = "scripted") -> None:
         self.replies = tuple(replies)
         self._raised: dict[int, int] = {}
+        self._next = 0
         super().__init__(self._answer, model_name=name)
 
     async def _answer(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        position = sum(isinstance(m, ModelResponse) for m in messages)
+        position = max(self._next, _last_position(messages) + 1)
         if position >= len(self.replies):
             raise ScriptExhausted(
                 f"{self.model_name}: the script has {len(self.replies)} replies and the "
@@ -100,7 +109,22 @@ class ScriptedModel(FunctionModel):
         if raised < len(reply.errors):
             self._raised[position] = raised + 1
             raise _provider_error(reply.errors[raised], self.model_name)
-        return _response(reply, info)
+        self._next = position + 1
+        response = _response(reply, info)
+        response.provider_details = {
+            **(response.provider_details or {}),
+            "script_position": position,
+        }
+        return response
+
+
+def _last_position(messages: Sequence[ModelMessage]) -> int:
+    for message in reversed(messages):
+        if isinstance(message, ModelResponse):
+            position = (message.provider_details or {}).get("script_position")
+            if isinstance(position, int):
+                return position
+    return -1
 
 
 def _response(reply: Reply, info: AgentInfo) -> ModelResponse:
@@ -118,7 +142,8 @@ def _response(reply: Reply, info: AgentInfo) -> ModelResponse:
         usage = RequestUsage(
             input_tokens=reply.input_tokens or 0, output_tokens=reply.output_tokens or 0
         )
-    return ModelResponse(parts=parts, usage=usage)
+    details = {"cost": reply.cost} if reply.cost is not None else None
+    return ModelResponse(parts=parts, usage=usage, provider_details=details)
 
 
 def _call_id() -> str:
@@ -166,7 +191,7 @@ def parse_replies(data: Sequence[dict[str, Any]]) -> list[Reply]:
     return _fold_errors([_reply(item, path, "replies", n) for n, item in enumerate(data)], path)
 
 
-_KEYS = {"call", "args", "raw", "calls", "text", "output", "error", "times", "tokens"}
+_KEYS = {"call", "args", "raw", "calls", "text", "output", "error", "times", "tokens", "cost"}
 
 
 def _reply(item: object, path: Path, role: str, n: int) -> Reply:
@@ -192,6 +217,7 @@ def _reply(item: object, path: Path, role: str, n: int) -> Reply:
         output=item.get("output"),
         input_tokens=tokens.get("input"),
         output_tokens=tokens.get("output"),
+        cost=item.get("cost"),
     )
 
 

@@ -1,0 +1,180 @@
+"""The run commands: ``run``, ``resume``, ``status``, ``log``, ``report``, ``stats``.
+
+Exit codes: 0 shipped · 1 blocked · 2 bad input · 3 could not work (no model, a provider that
+kept failing: the run is paused and ``resume`` continues it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from shipyard.exceptions import InputError, ShipyardError
+
+if TYPE_CHECKING:
+    from shipyard.loop.context import RunContext
+    from shipyard.loop.state import RunState
+    from shipyard.store.ledger import Event
+
+INDENT = {"model": "  ", "tool": "    ", "attempt": ""}
+
+
+def say(event: Event) -> None:
+    if event.kind in ("model", "tool"):
+        print(f"{INDENT[event.kind]}{event.summary}", flush=True)
+    else:
+        print(f"{event.kind:<9} {event.summary}", flush=True)
+
+
+def start(
+    task: str, spec: Path | None, model: str | None, yes: bool, merge: bool, project: Path
+) -> None:
+    from shipyard.loop.context import RunOptions
+    from shipyard.loop.loop import start_run
+
+    if not task.strip():
+        _fail(InputError("the task is empty: say what to build", field="TASK"))
+    if spec is None and not yes and not sys.stdin.isatty():
+        _fail(InputError("the planner's spec must be confirmed: run in a terminal, or pass --yes"))
+    options = RunOptions(model=model, yes=yes, merge=merge, spec_file=str(spec) if spec else None)
+    try:
+        ctx = start_run(project, task, options, say=say, confirm=_confirm(yes))
+    except ShipyardError as exc:
+        _fail(exc)
+    print(
+        f"run       {ctx.run_id} · branch {ctx.branch} · worktree {_rel(ctx.worktree)}", flush=True
+    )
+    _drive(ctx, None)
+
+
+def resume(run: str, project: Path) -> None:
+    from shipyard.loop.loop import resume_run
+
+    try:
+        ctx, state = resume_run(project, run, say=say)
+    except ShipyardError as exc:
+        _fail(exc)
+    _drive(ctx, state)
+
+
+def _drive(ctx: RunContext, state: RunState | None) -> None:
+    from shipyard.exceptions import EnvironmentProblem
+    from shipyard.loop import report
+    from shipyard.loop.loop import drive, remove_worktree
+
+    started = time.monotonic()
+    state = state or ctx.ledger.run(ctx.run_id).state
+    status, reason = "paused", "interrupted"
+    try:
+        state = drive(ctx, state)
+        status, reason = state.stage, state.reason
+    except EnvironmentProblem as exc:
+        reason = str(exc)
+        print(f"paused    {reason}", file=sys.stderr)
+        print(f"          continue with: shipyard resume {ctx.run_id}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    finally:
+        ctx.ledger.release(ctx.run_id, status, reason)
+    path = report.write(ctx.ledger, ctx.run_id, ctx.evidence)
+    if state.stage == "shipped":
+        remove_worktree(ctx)
+    took = time.monotonic() - started
+    usage = state.usage
+    code = 0 if state.stage == "shipped" else 1
+    print(
+        f"{state.stage} (exit {code}) in {took:.1f}s · {state.attempt} attempt(s) · "
+        f"{usage.tokens:,} tokens · report {_rel(path)}"
+    )
+    if state.stage == "blocked":
+        print(f"          {state.reason}")
+        print(f"          the worktree is kept for a look: {_rel(ctx.worktree)}")
+    raise typer.Exit(code)
+
+
+def _confirm(yes: bool):
+    def confirm(spec_text: str) -> bool:
+        print("\nThe planner's spec:\n")
+        print(spec_text.rstrip() + "\n")
+        return yes or typer.confirm("Implement against this spec?", default=False)
+
+    return confirm
+
+
+def status(project: Path, as_json: bool) -> None:
+    from shipyard.store.ledger import Ledger
+
+    ledger = _ledger(project)
+    runs = ledger.runs()
+    if as_json:
+        print(json.dumps([_run_json(r) for r in runs], indent=2))
+        return
+    if not runs:
+        print('no runs yet (start one with `shipyard run "TASK"`)')
+        return
+    for r in runs:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
+        where = r.state.stage if r.status == "running" else r.status
+        print(f"{r.id}  {when}  {where:<8} attempts {r.state.attempt}  {r.task[:60]}")
+        if r.reason:
+            print(f"    {r.reason[:160]}")
+    del Ledger
+
+
+def log(run: str, project: Path, as_json: bool) -> None:
+    ledger = _ledger(project)
+    try:
+        record = ledger.run(run)
+    except ShipyardError as exc:
+        _fail(exc)
+    events = ledger.events(record.id)
+    if as_json:
+        print(json.dumps([e.__dict__ for e in events], indent=2, default=str))
+        return
+    start_at = events[0].at if events else 0
+    for e in events:
+        print(f"+{(e.at or 0) - (start_at or 0):7.1f}s  a{e.attempt}  {e.kind:<9} {e.summary}")
+
+
+def show_report(run: str, project: Path) -> None:
+    from shipyard.loop import report
+
+    ledger = _ledger(project)
+    try:
+        print(report.build(ledger, ledger.run(run)), end="")
+    except ShipyardError as exc:
+        _fail(exc)
+
+
+def _ledger(project: Path):
+    from shipyard.store.ledger import Ledger
+
+    try:
+        return Ledger.open(project.resolve())
+    except ShipyardError as exc:
+        _fail(exc)
+
+
+def _run_json(r) -> dict:
+    return {
+        "id": r.id, "task": r.task, "status": r.status, "stage": r.state.stage,
+        "attempts": r.state.attempt, "created_at": r.created_at, "branch": r.branch,
+        "reason": r.reason, "tokens": r.state.usage.tokens, "commit": r.state.commit,
+    }  # fmt: skip
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _fail(exc: ShipyardError) -> typer.Exit:
+    kind = "bad input" if exc.exit_code == 2 else "could not work"
+    print(f"shipyard: {kind}: {exc}", file=sys.stderr)
+    raise typer.Exit(exc.exit_code)

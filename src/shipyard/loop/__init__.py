@@ -1,0 +1,1 @@
+"""The delivery loop: plan → implement → verify → review → ship, and diagnose on repeats."""

@@ -1,0 +1,68 @@
+"""What every stage of a run can see: fixed for the run, rebuilt by ``resume``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.config import Config
+from shipyard.spec import Spec
+from shipyard.store.ledger import Event, Ledger, Step
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
+    from shipyard.agents.chat import Conversation
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    model: str | None = None
+    """``--model``: one model for every role."""
+    yes: bool = False
+    merge: bool = False
+    spec_file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "yes": self.yes,
+            "merge": self.merge,
+            "spec_file": self.spec_file,
+        }
+
+
+@dataclass(kw_only=True)
+class RunContext:
+    run_id: str
+    task: str
+    project: Path
+    """The user's project folder (never written before ship)."""
+    worktree: Path
+    """The root of the run's git worktree."""
+    workdir: Path
+    """The project folder inside the worktree."""
+    base_sha: str
+    branch: str
+    config: Config
+    options: RunOptions
+    ledger: Ledger
+    evidence: Path
+    """``.shipyard/runs/<run-id>/`` in the user's project."""
+    models: dict[str, Model] = field(default_factory=dict)
+    spec: Spec | None = None
+    spec_text: str | None = None
+    say: Callable[[Event], None] = lambda event: print(event.summary)
+    confirm: Callable[[str], bool] = lambda _spec: True
+    """Shows the planner's spec; False when the user does not accept it."""
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+
+    @property
+    def spec_lock(self) -> Path:
+        return self.evidence / "spec.lock.yaml"
+
+    def say_events(self, step: Step) -> None:
+        for event in step.events:
+            self.say(event)

@@ -1,0 +1,107 @@
+"""The gates, after every submit: ``shipyard verify`` of the worktree with the locked spec and
+``--base`` the run's starting commit. Plus what only a run can check: something changed, and the
+spec was left alone."""
+
+from __future__ import annotations
+
+from shipyard import workspace
+from shipyard.exceptions import EnvironmentProblem
+from shipyard.loop.attempts import end_attempt
+from shipyard.loop.context import RunContext
+from shipyard.loop.fingerprint import failure
+from shipyard.loop.plan import spec_hash
+from shipyard.loop.state import Failure, RunState
+from shipyard.results import Verdict
+from shipyard.store.ledger import Step
+
+
+def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
+    state, step = state.model_copy(deep=True), Step()
+    locked = ctx.spec_lock.read_text()
+    if spec_hash(locked) != ctx.ledger.run(ctx.run_id).spec_hash:
+        raise EnvironmentProblem(f"{ctx.spec_lock}: the locked spec was changed; the run stops")
+    changed = changed_files(ctx)
+    problems: list[Failure] = []
+    if not changed:
+        problems.append(
+            failure("run", "changes", "submitted with no change to the worktree", "no_change")
+        )
+    for name in _spec_copies(ctx, changed):
+        message = f"{name}: the spec is locked; the implementer changed it"
+        problems.append(failure("run", "spec", message, "spec_edited"))
+    if problems:
+        return end_attempt(ctx, state, step, problems, "refused"), step
+    from shipyard.verify import verify
+
+    folder = _evidence_folder(ctx, state.verify_runs + 1)
+    verdict = verify(
+        ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder
+    )
+    state.verify_runs += 1
+    state.last_verify = str(folder)
+    step.gates = [(verdict.run_id, g.to_json()) for g in verdict.gates]
+    step.event("verify", f"verify {state.verify_runs}: {_summary(verdict)}", dir=str(folder))
+    if verdict.status == "passed":
+        state.stage = "review"
+        return state, step
+    failures = [
+        failure(g.name, c.id, c.message or c.status)
+        for g in verdict.gates
+        for c in g.checks
+        if c.status in ("failed", "error")
+    ]
+    if not failures:  # not_run only: nothing ran that could say why
+        failures = [failure("verify", "not_run", "checks were not run", "not_run")]
+    return end_attempt(ctx, state, step, failures, "failed"), step
+
+
+def changed_files(ctx: RunContext) -> list[str]:
+    """Files the run changed, added or deleted, relative to the project folder."""
+    workspace.git("add", "-A", ".", cwd=ctx.workdir)
+    out = workspace.git(
+        "diff", "--cached", "--name-only", "--relative", "-z", ctx.base_sha, cwd=ctx.workdir
+    ).stdout
+    return [n for n in out.split("\0") if n]
+
+
+def diff(ctx: RunContext, limit: int = 60_000) -> str:
+    workspace.git("add", "-A", ".", cwd=ctx.workdir)
+    text = workspace.git("diff", "--cached", "--relative", ctx.base_sha, cwd=ctx.workdir).stdout
+    if len(text) > limit:
+        text = text[:limit] + f"\n[... {len(text) - limit} more characters of diff]"
+    return text
+
+
+def _spec_copies(ctx: RunContext, changed: list[str]) -> list[str]:
+    """The spec file, when it lives in the project and the run touched it."""
+    names = {"spec.yaml"}
+    if ctx.options.spec_file:
+        names.add(ctx.options.spec_file)
+    return [n for n in changed if n in names]
+
+
+def _evidence_folder(ctx: RunContext, n: int):
+    folder = ctx.evidence / f"verify-{n}"
+    again = 1
+    while folder.exists():  # a verify cut short by a crash left its folder: keep it, use another
+        again += 1
+        folder = ctx.evidence / f"verify-{n}.{again}"
+    return folder
+
+
+def _summary(verdict: Verdict) -> str:
+    parts = []
+    for gate in verdict.gates:
+        bad = [c for c in gate.checks if c.status != "passed"]
+        mark = "passed" if not bad else f"{gate.status}: " + ", ".join(c.id for c in bad[:4])
+        parts.append(f"{gate.name} {mark}")
+    return f"{verdict.status} ({'; '.join(parts)})"
+
+
+def evidence_text(verdict_gates: list[dict], limit: int = 8000) -> str:
+    lines = []
+    for gate in verdict_gates:
+        lines.append(f"{gate['name']}: {gate['status']}")
+        for c in gate["checks"]:
+            lines.append(f"  {c['status']:7} {c['kind']} {c['id']}: {c['message'][:300]}")
+    return "\n".join(lines)[:limit]

@@ -1,0 +1,114 @@
+"""Planning: the planner writes the spec; it is shown, confirmed, then locked outside the
+worktree with its hash. Gates only ever read the locked copy."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+
+from pydantic import BaseModel, Field
+
+from shipyard.agents import prompts
+from shipyard.agents.chat import Conversation, NoValidAnswer, structured
+from shipyard.exceptions import SpecError
+from shipyard.loop.context import RunContext
+from shipyard.loop.state import RunState
+from shipyard.loop.usage import add_usage
+from shipyard.spec import Spec, parse_spec
+from shipyard.store.ledger import Step
+
+REPO_MAP_ENTRIES = 300
+
+
+class Decision(BaseModel):
+    choice: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class Plan(BaseModel):
+    """The spec as YAML text, and the design decisions behind it."""
+
+    spec_yaml: str = Field(min_length=1)
+    decisions: list[Decision] = Field(default_factory=list)
+
+
+def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
+    state, step = state.model_copy(deep=True), Step()
+    conv = Conversation("planner", ctx.models["planner"], ctx.config.models)
+    conv.start(prompts.PLANNER, _brief(ctx))
+    try:
+        answer, answers = structured(
+            conv, Plan, retries=ctx.config.models.output_retries, check=_spec_problem
+        )
+    except NoValidAnswer as exc:
+        step.messages = conv.take_unsaved()
+        add_usage(state, step, "planner", conv.model, [])
+        return blocked(state, step, f"the planner wrote no valid spec: {exc}")
+    step.messages = conv.take_unsaved()
+    add_usage(state, step, "planner", conv.model, answers)
+    decisions = [f"{d.choice} (because {d.reason})" for d in answer.decisions]
+    step.event("plan", f"spec written, {len(decisions)} decisions", decisions=decisions)
+    if not ctx.confirm(answer.spec_yaml):
+        return blocked(state, step, "the spec was not accepted")
+    lock(ctx, state, step, answer.spec_yaml)
+    return state, step
+
+
+def lock(ctx: RunContext, state: RunState, step: Step, text: str) -> None:
+    """Store the spec outside the worktree with its hash; implementation starts."""
+    ctx.spec_lock.write_text(text)
+    ctx.spec_text = text
+    ctx.spec = parse_spec(text, str(ctx.spec_lock))
+    step.spec_hash = spec_hash(text)
+    accepted = ", ".join(a.id for a in ctx.spec.acceptance)
+    step.event("lock", f"spec locked ({step.spec_hash[:12]}): {accepted}", hash=step.spec_hash)
+    state.stage = "implement"
+
+
+def spec_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def blocked(state: RunState, step: Step, reason: str) -> tuple[RunState, Step]:
+    state.stage, state.reason = "blocked", reason
+    step.event("blocked", reason)
+    return state, step
+
+
+def _spec_problem(answer: Plan) -> str | None:
+    try:
+        spec: Spec = parse_spec(answer.spec_yaml, "spec_yaml")
+    except SpecError as exc:
+        return f"The spec does not validate: {exc}. Fix it and answer again."
+    if uncovered := spec.uncovered():
+        return (
+            f"No check covers the acceptance ids {', '.join(uncovered)}: every acceptance id "
+            "must be covered by at least one check. Answer again."
+        )
+    return None
+
+
+def _brief(ctx: RunContext) -> str:
+    commands = ctx.config.commands
+    lines = [f"Task: {ctx.task}", "", "Project configuration:"]
+    lines += [f"- build: {cmd}" for cmd in commands.build]
+    lines.append(f"- test: {commands.test or '(none)'}")
+    if ctx.config.app:
+        lines.append(f"- app: {ctx.config.app.start} (ready: {ctx.config.app.ready})")
+    lines += ["", "Files (git ls-files):", *_repo_map(ctx)]
+    return "\n".join(lines)
+
+
+def _repo_map(ctx: RunContext) -> list[str]:
+    proc = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ctx.workdir, capture_output=True, timeout=60, check=False
+    )
+    names = [n for n in proc.stdout.decode(errors="replace").split("\0") if n]
+    shown = []
+    for name in names[:REPO_MAP_ENTRIES]:
+        path = ctx.workdir / name
+        size = path.stat().st_size if path.is_file() else 0
+        shown.append(f"  {name} ({size} bytes)")
+    if len(names) > REPO_MAP_ENTRIES:
+        shown.append(f"  ... and {len(names) - REPO_MAP_ENTRIES} more files")
+    return shown

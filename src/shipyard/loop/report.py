@@ -1,0 +1,66 @@
+"""The report of a run, from the ledger alone: what was tried, what the gates said, the review,
+the diagnoses and the usage. Markdown, written to ``.shipyard/runs/<id>/report.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shipyard.store.ledger import Ledger, RunRecord
+
+
+def build(ledger: Ledger, run: RunRecord) -> str:
+    state = run.state
+    outcome = (
+        state.stage if state.stage in ("shipped", "blocked") else f"{run.status} at {state.stage}"
+    )
+    lines = [f"# Run {run.id}: {outcome}", "", f"Task: {run.task}", ""]
+    lines += [
+        f"- branch `{run.branch}` from `{run.base_sha[:10]}`"
+        + (f", commit `{state.commit[:10]}`" if state.commit else ""),
+        f"- attempts: {state.attempt} · verifies: {state.verify_runs}"
+        f" · work time: {state.elapsed:.1f}s",
+        f"- usage: {state.usage.requests} requests, {state.usage.input_tokens:,} input + "
+        f"{state.usage.output_tokens:,} output tokens"
+        + (f", ${state.usage.cost:.4f}" if state.usage.cost else ""),
+    ]
+    if state.reason:
+        lines.append(f"- blocked because: {state.reason}")
+    if state.merged:
+        lines.append(f"- {state.merged}")
+    lines += ["", "## Attempts", "", "| # | outcome | detail |", "| --- | --- | --- |"]
+    for n, outcome_, detail in ledger.conn.execute(
+        "SELECT n, outcome, detail FROM attempts WHERE run_id = ? ORDER BY n", (run.id,)
+    ):
+        lines.append(f"| {n} | {outcome_ or 'open'} | {(detail or '').replace('|', '/')[:300]} |")
+    lines += ["", "## Gates", ""]
+    for row in ledger.gate_rows(run.id):
+        gate = json.loads(row["data"])
+        bad = [c for c in gate["checks"] if c["status"] != "passed"]
+        extra = "; ".join(f"{c['id']}: {c['message'][:120]}" for c in bad[:3])
+        head = f"- attempt {row['attempt']} `{row['verify_id']}` {gate['name']}: {gate['status']}"
+        lines.append(head + (f" ({extra})" if extra else ""))
+    for kind, title in (("review", "Review"), ("diagnosis", "Diagnosis")):
+        events = [e for e in ledger.events(run.id) if e.kind == kind]
+        if events:
+            lines += ["", f"## {title}", ""]
+            for e in events:
+                lines.append(f"- attempt {e.attempt}: {e.summary}")
+                for f in (e.data or {}).get("findings", []):
+                    lines.append(f"  - [{f['acceptance_id']}] {f['problem']} → {f['change']}")
+                if kind == "diagnosis" and e.data and "fix_plan" in e.data:
+                    lines.append(f"  - fix plan: {e.data['fix_plan']}")
+    lines += ["", "## Usage by role", ""]
+    for role, model, inp, out in ledger.conn.execute(
+        "SELECT role, model, SUM(input_tokens), SUM(output_tokens) FROM usage WHERE run_id = ?"
+        " GROUP BY role, model ORDER BY role",
+        (run.id,),
+    ):
+        lines.append(f"- {role} ({model}): {inp:,} in, {out:,} out")
+    return "\n".join(lines) + "\n"
+
+
+def write(ledger: Ledger, run_id: str, evidence: Path) -> Path:
+    path = evidence / "report.md"
+    path.write_text(build(ledger, ledger.run(run_id)))
+    return path

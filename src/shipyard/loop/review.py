@@ -1,0 +1,80 @@
+"""The reviewer: a fresh context with the spec, the diff and the evidence, never the
+implementer's messages. It can only veto: the gates have already passed."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shipyard.agents import prompts
+from shipyard.agents.chat import Conversation, NoValidAnswer, structured
+from shipyard.loop.attempts import end_attempt
+from shipyard.loop.context import RunContext
+from shipyard.loop.fingerprint import failure
+from shipyard.loop.gate import diff, evidence_text
+from shipyard.loop.plan import blocked
+from shipyard.loop.state import RunState
+from shipyard.loop.usage import add_usage
+from shipyard.store.ledger import Step
+
+
+class Finding(BaseModel):
+    acceptance_id: str = Field(description="The acceptance id this finding is about.")
+    problem: str = Field(min_length=1)
+    change: str = Field(min_length=1, description="What the implementer should change.")
+
+
+class ReviewVerdict(BaseModel):
+    """approve, or changes with findings tied to acceptance ids."""
+
+    decision: Literal["approve", "changes"]
+    summary: str = ""
+    findings: list[Finding] = Field(default_factory=list)
+
+
+def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
+    state, step = state.model_copy(deep=True), Step()
+    conv = Conversation(f"reviewer-{state.attempt}", ctx.models["reviewer"], ctx.config.models)
+    assert ctx.spec_text is not None and ctx.spec is not None
+    gates = [json.loads(r["data"]) for r in ctx.ledger.gate_rows(ctx.run_id)]
+    latest = [g for g in gates if g.get("name")][-4:]
+    conv.start(
+        prompts.REVIEWER, prompts.reviewer_brief(ctx.spec_text, diff(ctx), evidence_text(latest))
+    )
+    known = {a.id for a in ctx.spec.acceptance}
+
+    def problem(v: ReviewVerdict) -> str | None:
+        if v.decision == "changes" and not v.findings:
+            return "decision 'changes' needs at least one finding"
+        unknown = sorted({f.acceptance_id for f in v.findings} - known)
+        if unknown:
+            return f"unknown acceptance ids {unknown}; the spec has {sorted(known)}"
+        return None
+
+    try:
+        verdict, answers = structured(
+            conv, ReviewVerdict, retries=ctx.config.models.output_retries, check=problem
+        )
+    except NoValidAnswer as exc:
+        step.messages = conv.take_unsaved()
+        return blocked(state, step, f"the reviewer gave no valid verdict: {exc}")
+    step.messages = conv.take_unsaved()
+    add_usage(state, step, "reviewer", conv.model, answers)
+    findings = [f.model_dump() for f in verdict.findings]
+    if verdict.decision == "approve":
+        step.event("review", f"approved: {verdict.summary[:200]}", findings=findings)
+        state.stage = "ship"
+        return state, step
+    step.event("review", f"changes asked: {verdict.summary[:200]}", findings=findings)
+    failures = [
+        failure("review", f.acceptance_id, f"{f.problem} -> {f.change}", "changes")
+        for f in verdict.findings
+    ]
+    state = end_attempt(ctx, state, step, failures, "changes")
+    if state.stage == "implement":
+        lines = ["The gates passed, but the independent reviewer asks for changes:"]
+        lines += [f"- [{f.acceptance_id}] {f.problem} Change: {f.change}" for f in verdict.findings]
+        state.feedback = ["\n".join(lines)]
+    return state, step

@@ -1,0 +1,68 @@
+"""Where a run is: saved in the ledger after every step, read back by ``resume``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Stage = Literal["plan", "implement", "verify", "review", "diagnose", "ship", "shipped", "blocked"]
+FINAL: frozenset[str] = frozenset({"shipped", "blocked"})
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Failure(BaseModel):
+    """One failed check of an attempt, with its fingerprint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fingerprint: str
+    gate: str
+    check: str
+    kind: str
+    message: str
+
+
+class RunState(BaseModel):
+    """Everything the loop needs to continue; nothing else is kept between steps."""
+
+    model_config = ConfigDict(extra="forbid")
+    stage: Stage = "plan"
+    attempt: int = 1
+    step: int = 0
+    """Implementer steps taken in this attempt."""
+    pending_calls: list[str] = Field(default_factory=list)
+    """Tool call ids of the last model answer not yet executed (a crash between tools)."""
+    done_calls: dict[str, str] = Field(default_factory=dict)
+    """Of the last answer's calls, those already executed: call id → result sent back."""
+    idle_steps: int = 0
+    recent_calls: list[str] = Field(default_factory=list)
+    text_only: int = 0
+    submitted: str | None = None
+    feedback: list[str] = Field(default_factory=list)
+    """What the implementer receives at the start of its next attempt."""
+    failures: list[Failure] = Field(default_factory=list)
+    """The failures of the last attempt."""
+    seen: dict[str, int] = Field(default_factory=dict)
+    """Fingerprint → attempts it failed in."""
+    diagnosed: list[str] = Field(default_factory=list)
+    verify_runs: int = 0
+    last_verify: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    elapsed: float = 0.0
+    """Seconds of work so far, over every process that worked on the run."""
+    commit: str | None = None
+    merged: str | None = None
+    """Why the user's branch was or was not fast-forwarded."""
+    reason: str | None = None
+    """Why the run is blocked."""

@@ -1,0 +1,1 @@
+"""Durable state: one SQLite database per project, ``.shipyard/shipyard.db``."""

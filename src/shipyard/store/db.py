@@ -1,0 +1,71 @@
+"""Open the project's database, applying migrations. The one way to get a connection."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from shipyard.evidence import state_dir
+from shipyard.exceptions import EnvironmentProblem
+from shipyard.store.migrations import MIGRATIONS
+
+DB_FILE = "shipyard.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def db_path(project: Path) -> Path:
+    return state_dir(project) / DB_FILE
+
+
+def open_db(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, foreign keys on,
+    migrated to the latest schema."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.row_factory = sqlite3.Row
+        migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise EnvironmentProblem(f"{path}: cannot open the database: {exc}") from exc
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path | str = "database") -> int:
+    """Apply the migrations not yet applied; returns the schema version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise EnvironmentProblem(
+            f"{path}: schema version {version} is newer than this Shipyard knows "
+            f"({len(MIGRATIONS)}); upgrade Shipyard"
+        )
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # re-read inside the lock: another process may have migrated meanwhile
+            if conn.execute("PRAGMA user_version").fetchone()[0] >= number:
+                conn.execute("ROLLBACK")
+                continue
+            for statement in _statements(MIGRATIONS[number - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (``executescript`` would commit on its own)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements

@@ -1,0 +1,247 @@
+"""The delivery loop end to end: the real CLI on a real project in a temporary git repo, with
+scripted models acting the way real models fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+from fixtures.loop_support import (
+    APPROVE,
+    GOOD_SESSION,
+    TEST_MULTIPLY,
+    WRONG,
+    LedgerView,
+    add_multiply,
+    call,
+    fix_multiply,
+    make_project,
+    script,
+    shipyard_run,
+    spec_file,
+    submit,
+    tree_snapshot,
+    write_test,
+)
+
+
+def test_right_first_time_ships_in_one_attempt(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    before = tree_snapshot(project)
+    result = shipyard_run(project, script(tmp_path, implementer=GOOD_SESSION), spec_file(tmp_path))
+    assert result.code == 0, result.stdout + result.stderr
+    assert "shipped (exit 0)" in result.stdout
+    assert "1 attempt(s)" in result.stdout
+    ledger = LedgerView(project)
+    run = ledger.run()
+    assert run["status"] == "shipped"
+    state = ledger.state()
+    assert state["attempt"] == 1 and state["verify_runs"] == 1
+    # the commit is on the run's branch, written from the spec; the user's tree is as it was
+    branch = run["branch"]
+    log = git(project.path, "log", "-1", "--format=%B", branch)
+    assert log.startswith("calc.multiply multiplies two numbers")
+    assert f"Shipyard-Run: {run['id']}" in log
+    shown = git(project.path, "show", f"{branch}:calc.py")
+    assert "return a * b" in shown
+    assert tree_snapshot(project) == before
+    # the reviewer saw the spec, the diff and the evidence, never the implementer's messages
+    review = ledger.messages("reviewer-1")
+    assert "multiply(3, 4) returns 12" in review and "+    return a * b" in review
+    assert "multiply added, tests pass" not in review
+    assert "Work only through the tools" not in review
+    gates = [r["kind"] for r in ledger.events()]
+    assert gates.index("verify") < gates.index("review") < gates.index("shipped")
+
+
+def test_bug_caught_by_tests_is_fixed_on_attempt_two(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    session = [add_multiply(WRONG), write_test(), submit(), fix_multiply(), submit("fixed")]
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 0, result.stdout + result.stderr
+    assert "2 attempt(s)" in result.stdout
+    ledger = LedgerView(project)
+    attempts = ledger.attempts()
+    assert [a["outcome"] for a in attempts] == ["failed", "shipped"]
+    assert "test_multiply" in attempts[0]["detail"]
+    # the evidence of the failure reached the implementer before its second attempt
+    implementer = ledger.messages("implementer")
+    assert "Your last submission did not pass" in implementer
+    assert "assert 7 == 12" in implementer
+    assert not [c for c in ledger.conversations() if c.startswith("diagnoser")]
+
+
+def test_same_mistake_twice_calls_the_diagnoser_whose_plan_reaches_the_implementer(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path)
+    session = [
+        add_multiply(WRONG), write_test(), submit(),
+        call("write", path="NOTES.md", content="tried again\n"), submit("should pass now"),
+        fix_multiply(), submit("fixed after the diagnosis"),
+    ]  # fmt: skip
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 0, result.stdout + result.stderr
+    assert "diagnosis" in result.stdout
+    ledger = LedgerView(project)
+    assert "3 attempt(s)" in result.stdout
+    diagnoser = ledger.messages("diagnoser-2")
+    assert "assert 7 == 12" in diagnoser  # the evidence
+    implementer = ledger.messages("implementer")
+    assert "change `return a + b` in multiply to `return a * b`" in implementer
+    (diagnosis,) = ledger.events("diagnosis")
+    assert "90%" in diagnosis["summary"]
+
+
+def test_same_mistake_three_times_ends_blocked_with_a_report(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    session = [
+        add_multiply(WRONG), write_test(), submit(),
+        call("write", path="NOTES.md", content="one\n"), submit(),
+        call("write", path="NOTES.md", content="two\n"), submit(),
+    ]  # fmt: skip
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 1, result.stdout + result.stderr
+    assert "blocked (exit 1)" in result.stdout
+    assert "the same failure a third time" in result.stdout
+    ledger = LedgerView(project)
+    assert ledger.run()["status"] == "blocked"
+    report = (Path(ledger.run()["worktree"]).parent.parent / "runs" / ledger.run()["id"]).joinpath(
+        "report.md"
+    )
+    text = report.read_text()
+    assert "blocked because: the same failure a third time" in text
+    assert "| 1 | failed |" in text and "| 3 | failed |" in text
+    assert "Diagnosis" in text
+    run = ledger.run()  # nothing was committed, and the worktree is kept for a look
+    assert git(project.path, "rev-parse", run["branch"]) == run["base_sha"]
+    assert (Path(run["worktree"]) / "NOTES.md").read_text() == "two\n"
+
+
+def test_submitting_nothing_or_claiming_success_in_words_is_not_shipped(tmp_path: Path) -> None:
+    project = make_project(tmp_path, attempts=2, idle=2)
+    session = [
+        submit("all done"),  # no change at all
+        {"text": "I have implemented multiply and all tests pass."},
+        {"text": "Done. Everything works."},
+    ]
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 1, result.stdout + result.stderr
+    ledger = LedgerView(project)
+    attempts = ledger.attempts()
+    assert attempts[0]["outcome"] == "refused"
+    assert "no change to the worktree" in attempts[0]["detail"]
+    assert attempts[1]["outcome"] == "loop"
+    assert "answering in words" in attempts[1]["detail"]
+    assert ledger.state()["verify_runs"] == 0
+    assert "budget: 2 attempts used" in result.stdout
+
+
+def test_a_skipped_required_test_is_caught(tmp_path: Path) -> None:
+    project = make_project(tmp_path, attempts=1)
+    skipped = TEST_MULTIPLY.replace("def test", "import pytest\n\n\n@pytest.mark.skip\ndef test")
+    session = [
+        add_multiply(),
+        call("write", path="tests/test_multiply.py", content=skipped),
+        submit(),
+    ]
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 1, result.stdout + result.stderr
+    detail = LedgerView(project).attempts()[0]["detail"]
+    assert "tests/test_multiply.py::test_multiply" in detail and "skipped" in detail
+
+
+def test_editing_the_spec_in_the_worktree_is_caught(tmp_path: Path) -> None:
+    project = make_project(tmp_path, attempts=1)
+    project.write({"spec.yaml": Path(spec_file(tmp_path)).read_text()})
+    project.commit("spec")
+    weaker = Path(spec_file(tmp_path)).read_text().replace("12", "7")
+    session = [*GOOD_SESSION[:-1], call("write", path="spec.yaml", content=weaker), submit()]
+    result = shipyard_run(
+        project, script(tmp_path, implementer=session), project.path / "spec.yaml"
+    )
+    assert result.code == 1, result.stdout + result.stderr
+    detail = LedgerView(project).attempts()[0]["detail"]
+    assert "spec.yaml: the spec is locked" in detail
+
+
+def test_unknown_tool_malformed_arguments_and_escapes_are_refused_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path)
+    (tmp_path / "secret.txt").write_text("do not read")
+    session = [
+        call("delete_everything", path="."),
+        {"call": "write", "raw": '{"path": "calc.py", "content": '},
+        call("read", path="../secret.txt"),
+        call("write", path="/tmp/escape.txt", content="x"),
+        *GOOD_SESSION,
+    ]
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 0, result.stdout + result.stderr
+    returned = LedgerView(project).messages("implementer")
+    assert "delete_everything" in returned and "unknown tool" in returned.lower()
+    assert "do not read" not in returned
+    assert "outside" in returned
+    assert not Path("/tmp/escape.txt").exists() or Path("/tmp/escape.txt").read_text() != "x"
+
+
+def test_reviewer_asks_for_a_change_once_then_approves(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    changes = {
+        "output": {
+            "decision": "changes",
+            "summary": "works, but negative numbers are untested",
+            "findings": [
+                {
+                    "acceptance_id": "multiply",
+                    "problem": "no test multiplies negative numbers",
+                    "change": "add assert multiply(-2, 3) == -6 to the test",
+                }
+            ],
+        }
+    }
+    more = TEST_MULTIPLY + "    assert multiply(-2, 3) == -6\n"
+    session = [
+        *GOOD_SESSION,
+        call("write", path="tests/test_multiply.py", content=more),
+        submit("negative case tested"),
+    ]
+    path = script(tmp_path, implementer=session, reviewer=[changes, APPROVE])
+    result = shipyard_run(project, path, spec_file(tmp_path))
+    assert result.code == 0, result.stdout + result.stderr
+    ledger = LedgerView(project)
+    assert [a["outcome"] for a in ledger.attempts()] == ["changes", "shipped"]
+    assert "add assert multiply(-2, 3) == -6" in ledger.messages("implementer")
+    run = ledger.run()
+    assert "multiply(-2, 3)" in git(project.path, "show", f"{run['branch']}:tests/test_multiply.py")
+    # the second reviewer starts fresh: it does not see the first review
+    assert "negative numbers are untested" not in ledger.messages("reviewer-2")
+
+
+@pytest.mark.parametrize(
+    ("setting", "session", "reason"),
+    [
+        ("steps = 2", [call("list"), call("read", path="calc.py")], "no submit within 2 steps"),
+        ("tokens = 50", GOOD_SESSION, "budget: "),
+        ("wall = 0.001", GOOD_SESSION, "budget: "),
+        ("cost = 0.01", [{**add_multiply(), "cost": 0.02}, *GOOD_SESSION[1:]], "budget: $"),
+    ],
+)
+def test_each_budget_ends_the_run_blocked_at_its_limit(
+    tmp_path: Path, setting: str, session: list, reason: str
+) -> None:
+    project = make_project(tmp_path, attempts=1)
+    config = project.path / "shipyard.toml"
+    text = config.read_text()
+    key = setting.split(" = ")[0]
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(f"{key} ="))
+    config.write_text(text + f"\n{setting}\n")
+    project.commit("budget")
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 1, result.stdout + result.stderr
+    state = LedgerView(project).state()
+    assert state["stage"] == "blocked"
+    assert reason in state["reason"], state["reason"]
