@@ -19,6 +19,9 @@ import pytest
 # so the session can assert at the end that none of them is still running.
 TEST_MARK = f"shipyard-tests-{os.getpid()}"
 os.environ["SHIPYARD_TEST_MARK"] = TEST_MARK
+# No test talks to a real model: every model that is not scripted or on 127.0.0.1 is refused,
+# in this process and in every `shipyard` it starts.
+os.environ["SHIPYARD_BLOCK_MODEL_REQUESTS"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git
+from conftest import git, run_cli
 from fixtures.loop_support import (
     APPROVE,
     GOOD_SESSION,
@@ -245,3 +245,42 @@ def test_each_budget_ends_the_run_blocked_at_its_limit(
     state = LedgerView(project).state()
     assert state["stage"] == "blocked"
     assert reason in state["reason"], state["reason"]
+
+
+def test_the_planner_writes_the_spec_and_an_invalid_one_goes_back_to_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    spec = spec_file(tmp_path).read_text()
+    uncovered = spec.replace("        covers: [multiply]\n", "        covers: []\n")
+    planner = [
+        {"output": {"spec_yaml": "task: [unclosed"}},
+        {"output": {"spec_yaml": uncovered}},
+        {
+            "output": {
+                "spec_yaml": spec,
+                "decisions": [{"choice": "multiply lives in calc.py", "reason": "next to add"}],
+            }
+        },
+    ]
+    path = script(tmp_path, planner=planner, implementer=GOOD_SESSION)
+    result = run_cli(
+        "run", "multiply two numbers", "--model", f"script:{path}", "--yes", cwd=project.path
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    assert "The planner's spec" in result.stdout and "multiply(3, 4) returns 12" in result.stdout
+    ledger = LedgerView(project)
+    planner_said = ledger.messages("planner")
+    assert "The spec does not validate" in planner_said
+    assert "No check covers the acceptance ids multiply" in planner_said
+    (plan,) = ledger.events("plan")
+    assert "multiply lives in calc.py" in plan["data"]
+    lock = project.path / ".shipyard" / "runs" / ledger.run()["id"] / "spec.lock.yaml"
+    assert lock.read_text() == spec
+
+
+def test_a_planned_spec_needs_confirming_or_yes(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    path = script(tmp_path, implementer=GOOD_SESSION)
+    result = run_cli("run", "multiply", "--model", f"script:{path}", cwd=project.path)
+    assert result.code == 2, result.stdout + result.stderr
+    assert "--yes" in result.stderr
+    assert not (project.path / ".shipyard").exists()

@@ -119,6 +119,8 @@ def status(project: Path, as_json: bool) -> None:
     for r in runs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
         where = r.state.stage if r.status == "running" else r.status
+        if r.status == "running" and not _alive(r.pid):
+            where = "stopped"  # the process working on it died: `shipyard resume` continues it
         print(f"{r.id}  {when}  {where:<8} attempts {r.state.attempt}  {r.task[:60]}")
         if r.reason:
             print(f"    {r.reason[:160]}")
@@ -157,6 +159,12 @@ def _ledger(project: Path):
         return Ledger.open(project.resolve())
     except ShipyardError as exc:
         _fail(exc)
+
+
+def _alive(pid: int | None) -> bool:
+    from shipyard.store.ledger import alive
+
+    return pid is not None and alive(pid)
 
 
 def _run_json(r) -> dict:

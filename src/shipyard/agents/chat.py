@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_ai.exceptions import UnexpectedModelBehavior
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -30,8 +31,10 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.tools import ToolDefinition
 
 from shipyard.agents import models as model_io
+from shipyard.agents.scripted import ScriptExhausted
 from shipyard.agents.tools import ToolSpec
 from shipyard.config import Models
+from shipyard.exceptions import ModelProblem, ProviderUnavailable
 
 T = TypeVar("T", bound=BaseModel)
 OUTPUT_TOOL = "final_result"
@@ -100,9 +103,17 @@ class Conversation:
 
     def ask(self, params: ModelRequestParameters) -> Answer:
         """One request; provider errors are retried inside, then raise ProviderUnavailable."""
-        response = model_io.request(
-            self.model, self.messages, params, models=self.models, on_retry=self.on_retry
-        )
+        try:
+            response = model_io.request(
+                self.model, self.messages, params, models=self.models, on_retry=self.on_retry
+            )
+        except ScriptExhausted as exc:  # a scripted session that ran out of lines
+            raise ModelProblem(str(exc)) from exc
+        except UnexpectedModelBehavior as exc:  # an answer the provider's client could not read
+            raise ProviderUnavailable(
+                f"{self.model.model_name}: an answer that could not be read ({exc}); "
+                "the run is paused — `shipyard resume RUN` continues it"
+            ) from exc
         self.add(response)
         usage = response.usage
         return Answer(

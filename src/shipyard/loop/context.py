@@ -63,6 +63,11 @@ class RunContext:
     def spec_lock(self) -> Path:
         return self.evidence / "spec.lock.yaml"
 
+    def retry_notice(self, n: int, exc: BaseException, wait: float) -> None:
+        """Shown (not stored) while a provider error is retried."""
+        what = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        self.say(Event(kind="provider", summary=f"{what}; retry {n} in {wait:.1f}s"))
+
     def say_events(self, step: Step) -> None:
         for event in step.events:
             self.say(event)

@@ -27,7 +27,10 @@ class Diagnosis(BaseModel):
 def diagnose(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     state, step = state.model_copy(deep=True), Step()
     repeated = [f for f in state.failures if state.seen.get(f.fingerprint, 0) >= 2]
-    conv = Conversation(f"diagnoser-{state.attempt}", ctx.models["diagnoser"], ctx.config.models)
+    conv = Conversation(
+        f"diagnoser-{state.attempt}", ctx.models["diagnoser"], ctx.config.models,
+        on_retry=ctx.retry_notice,
+    )  # fmt: skip
     assert ctx.spec_text is not None
     conv.start(
         prompts.DIAGNOSER,

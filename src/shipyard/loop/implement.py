@@ -65,8 +65,9 @@ def conversation(ctx: RunContext) -> Conversation:
     if conv is None:
         rows = ctx.ledger.messages(ctx.run_id, "implementer")
         conv = Conversation.restore(
-            "implementer", ctx.models["implementer"], ctx.config.models, rows
-        )
+            "implementer", ctx.models["implementer"], ctx.config.models, rows,
+            on_retry=ctx.retry_notice,
+        )  # fmt: skip
         ctx.conversations["implementer"] = conv
     return conv
 

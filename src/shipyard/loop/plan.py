@@ -34,7 +34,9 @@ class Plan(BaseModel):
 
 def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     state, step = state.model_copy(deep=True), Step()
-    conv = Conversation("planner", ctx.models["planner"], ctx.config.models)
+    conv = Conversation(
+        "planner", ctx.models["planner"], ctx.config.models, on_retry=ctx.retry_notice
+    )
     conv.start(prompts.PLANNER, _brief(ctx))
     try:
         answer, answers = structured(

@@ -36,7 +36,10 @@ class ReviewVerdict(BaseModel):
 
 def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     state, step = state.model_copy(deep=True), Step()
-    conv = Conversation(f"reviewer-{state.attempt}", ctx.models["reviewer"], ctx.config.models)
+    conv = Conversation(
+        f"reviewer-{state.attempt}", ctx.models["reviewer"], ctx.config.models,
+        on_retry=ctx.retry_notice,
+    )  # fmt: skip
     assert ctx.spec_text is not None and ctx.spec is not None
     gates = [json.loads(r["data"]) for r in ctx.ledger.gate_rows(ctx.run_id)]
     latest = [g for g in gates if g.get("name")][-4:]

@@ -140,7 +140,7 @@ class Ledger:
         with self._tx() as db:
             row = db.execute("SELECT pid FROM runs WHERE id = ?", (run_id,)).fetchone()
             pid = row["pid"] if row else None
-            if pid and pid != os.getpid() and _alive(pid):
+            if pid and pid != os.getpid() and alive(pid):
                 raise RunBusy(f"run {run_id} is being worked on by process {pid}")
             db.execute(
                 "UPDATE runs SET pid = ?, status = 'running', updated_at = ? WHERE id = ?",
@@ -263,7 +263,7 @@ def _record(row: sqlite3.Row) -> RunRecord:
     )  # fmt: skip
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
