@@ -46,9 +46,6 @@ def start(
         ctx = start_run(project, task, options, say=say, confirm=_confirm(yes))
     except ShipyardError as exc:
         _fail(exc)
-    print(
-        f"run       {ctx.run_id} · branch {ctx.branch} · worktree {_rel(ctx.worktree)}", flush=True
-    )
     _drive(ctx, None)
 
 

@@ -115,9 +115,15 @@ def _run_calls(
         ]
         state.pending_calls.remove(call.tool_call_id)
         state.done_calls[call.tool_call_id] = text
-        mark = "" if outcome.ok else " (refused)" if "outside" in outcome.text else " (error)"
+        first = (outcome.text.strip().splitlines() or [""])[0][:140]
+        if not outcome.ok:
+            shown = f"✗ {call.tool_name}: {first}"
+        elif call.tool_name == "run":
+            shown = f"✓ run: {first}"
+        else:
+            shown = f"✓ {call.tool_name}" + (" (changed)" if outcome.changed else "")
         tool_step = Step()
-        tool_step.event("tool", f"  {_short(call)}{mark}", ok=outcome.ok, changed=outcome.changed)
+        tool_step.event("tool", shown, ok=outcome.ok, changed=outcome.changed)
         if state.pending_calls:  # written now: a crash before the next tool does not repeat it
             ctx.ledger.commit(ctx.run_id, state, tool_step)
             ctx.say_events(tool_step)

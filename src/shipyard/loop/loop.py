@@ -110,6 +110,8 @@ def start_run(
         run_id=run_id, task=task, base_sha=base_sha, branch=ctx.branch, worktree=str(tree),
         options=options.to_json(), state=state,
     )  # fmt: skip
+    where = f"{run_id} · branch {ctx.branch} · worktree {_shown(tree)}"
+    say(Event(kind="run", summary=f"{where}\n          task: {task}"))
     os.environ[RUN_VARIABLE] = run_id
     ensure_worktree(ctx)
     if spec_text is not None:
@@ -235,3 +237,7 @@ def _inside(project: Path, spec_file: str | None) -> str | None:
 
 
 __all__ = ["RunContext", "RunOptions", "ShipyardError", "drive", "resume_run", "start_run"]
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
