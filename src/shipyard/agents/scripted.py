@@ -117,14 +117,19 @@ class ScriptedModel(FunctionModel):
         }
         return response
 
+    def continue_after(self, messages: Sequence[ModelMessage]) -> None:
+        """After a resume: the next fresh conversation takes the reply after those given."""
+        self._next = max(self._next, _last_position(messages) + 1)
+
 
 def _last_position(messages: Sequence[ModelMessage]) -> int:
-    for message in reversed(messages):
-        if isinstance(message, ModelResponse):
-            position = (message.provider_details or {}).get("script_position")
-            if isinstance(position, int):
-                return position
-    return -1
+    positions = [
+        position
+        for message in messages
+        if isinstance(message, ModelResponse)
+        and isinstance(position := (message.provider_details or {}).get("script_position"), int)
+    ]
+    return max(positions, default=-1)
 
 
 def _response(reply: Reply, info: AgentInfo) -> ModelResponse:

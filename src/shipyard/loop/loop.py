@@ -158,11 +158,26 @@ def resume_run(
         ctx.spec_text, ctx.spec = text, parse_spec(text, str(ctx.spec_lock))
     stage_roles = _roles(needs_planner=record.state.stage == "plan")
     ctx.models = _models(config, options, project, stage_roles)
+    _continue_scripts(ctx)
     ensure_worktree(ctx)
     step = _resumed(record.state)
     ledger.commit(record.id, record.state, step)
     ctx.say_events(step)
     return ctx, record.state
+
+
+def _continue_scripts(ctx: RunContext) -> None:
+    """Scripted models pick up after the replies the crashed process had given."""
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    from shipyard.agents.scripted import ScriptedModel
+
+    for role, model in ctx.models.items():
+        if isinstance(model, ScriptedModel):
+            rows = ctx.ledger.messages_of_role(ctx.run_id, role)
+            model.continue_after(
+                [m for r in rows for m in ModelMessagesTypeAdapter.validate_json(r)]
+            )
 
 
 def _resumed(state: RunState) -> Step:

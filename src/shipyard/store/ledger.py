@@ -229,6 +229,15 @@ class Ledger:
         )
         return [r[0] for r in rows]
 
+    def messages_of_role(self, run_id: str, role: str) -> list[str]:
+        """Every message of the role's conversations (``reviewer``, ``reviewer-2``, ...)."""
+        rows = self.conn.execute(
+            "SELECT data FROM messages WHERE run_id = ? AND (conversation = ?"
+            " OR conversation LIKE ?) ORDER BY rowid",
+            (run_id, role, f"{role}-%"),
+        )
+        return [r[0] for r in rows]
+
     def events(self, run_id: str, *, after: int = 0) -> list[Event]:
         rows = self.conn.execute(
             "SELECT * FROM events WHERE run_id = ? AND id > ? ORDER BY id", (run_id, after)
