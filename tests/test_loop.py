@@ -284,3 +284,13 @@ def test_a_planned_spec_needs_confirming_or_yes(tmp_path: Path) -> None:
     assert result.code == 2, result.stdout + result.stderr
     assert "--yes" in result.stderr
     assert not (project.path / ".shipyard").exists()
+
+
+def test_the_same_call_again_and_again_is_a_loop(tmp_path: Path) -> None:
+    project = make_project(tmp_path, attempts=1)
+    session = [call("read", path="calc.py")] * 3
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 1, result.stdout + result.stderr
+    (attempt,) = LedgerView(project).attempts()
+    assert attempt["outcome"] == "loop"
+    assert "the same read call with the same arguments 3 times in a row" in attempt["detail"]

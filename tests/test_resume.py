@@ -127,3 +127,19 @@ def test_killed_after_verify_resumes_without_verifying_again(tmp_path: Path) -> 
     after = LedgerView(project)
     assert len(after.events("verify")) == 1
     assert len(after.events("commit")) == 1
+
+
+def test_sigterm_pauses_the_run_and_stops_what_it_started(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    session = [call("run", command="sleep 30"), *GOOD_SESSION]
+    proc = start_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    ledger = LedgerView(project)
+    ledger.wait_for(_model_step("run sleep 30"), proc=proc)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=30)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    run = ledger.run()
+    assert run["status"] == "paused" and run["reason"] == "interrupted"
+    assert not [p for p in leftover_processes() if "sleep 30" in " ".join(p.cmdline())]
+    result = run_cli("status", cwd=project.path)
+    assert "paused" in result.stdout and "interrupted" in result.stdout
