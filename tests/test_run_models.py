@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from conftest import run_cli
 from fixtures.loop_support import (
     APPROVE,

@@ -142,6 +142,17 @@ def report(
     cli_runs.show_report(run_id, project)
 
 
+@app.command()
+def stats(
+    project: ProjectOption = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delivery metrics over every run of this project: first-pass rates, attempts, tokens."""
+    from shipyard import cli_runs
+
+    cli_runs.stats(project, as_json)
+
+
 def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:
     if as_json:
         doc = {"schema": "shipyard.verify/1", "verdict": "error", "exit_code": exc.exit_code}

@@ -183,3 +183,47 @@ def _fail(exc: ShipyardError) -> typer.Exit:
     kind = "bad input" if exc.exit_code == 2 else "could not work"
     print(f"shipyard: {kind}: {exc}", file=sys.stderr)
     raise typer.Exit(exc.exit_code)
+
+
+STATS_LABELS = {
+    "first_pass_build_rate": "first-pass build rate",
+    "required_tests_first_verify": "required tests, first verify",
+    "runtime_checks_passing": "runtime checks passing",
+    "ui_flows_passing": "ui flows passing",
+    "attempts_per_shipped_run": "attempts per shipped run",
+    "diagnosis_rate": "diagnosis rate",
+    "blocked_rate": "blocked rate",
+    "tokens_per_shipped_run": "tokens per shipped run",
+}
+
+
+def stats(project: Path, as_json: bool) -> None:
+    from shipyard.stats import Spread, compute
+
+    ledger = _ledger(project)
+    try:
+        figures = compute(ledger)
+    finally:
+        ledger.close()
+    if as_json:
+        print(json.dumps(figures.to_json(), indent=2))
+        return
+    runs = figures.runs
+    if not runs.total:
+        print('no runs yet (start one with `shipyard run "TASK"`)')
+        return
+    print(
+        f"{'runs':<30}{runs.total:<12}{runs.shipped} shipped, {runs.blocked} blocked, "
+        f"{runs.unfinished} unfinished"
+    )
+    for name, figure in figures.figures():
+        base, value = f"{figure.numerator:,}/{figure.denominator:,}", figure.value
+        if value is None:
+            shown = "n/a"
+        elif isinstance(figure, Spread):
+            shown = f"{value:,.2f}  (min {figure.min}, max {figure.max})"
+        elif name == "tokens_per_shipped_run":
+            shown = f"{value:,.0f}"
+        else:
+            shown = f"{value:.0%}"
+        print(f"{STATS_LABELS.get(name, name):<30}{base:<12}{shown}")
