@@ -66,6 +66,10 @@ def test_bug_caught_by_tests_is_fixed_on_attempt_two(tmp_path: Path) -> None:
     attempts = ledger.attempts()
     assert [a["outcome"] for a in attempts] == ["failed", "shipped"]
     assert "test_multiply" in attempts[0]["detail"]
+    gates = ledger._rows("SELECT DISTINCT attempt, verify_id FROM gate_results ORDER BY rowid")
+    assert [tuple(r) for r in gates] == [(1, "verify-1"), (2, "verify-2")]
+    failed = ledger.events("failed")
+    assert [r["attempt"] for r in failed] == [1]
     # the evidence of the failure reached the implementer before its second attempt
     implementer = ledger.messages("implementer")
     assert "Your last submission did not pass" in implementer

@@ -56,7 +56,7 @@ def drive(ctx: RunContext, state: RunState) -> RunState:
         now = time.monotonic()
         new_state.elapsed += now - clock
         clock = now
-        ctx.ledger.commit(ctx.run_id, new_state, step)
+        ctx.ledger.commit(ctx.run_id, new_state, step, attempt=state.attempt)
         ctx.say_events(step)
         state = new_state
     return state

@@ -37,7 +37,7 @@ def build(ledger: Ledger, run: RunRecord) -> str:
     for row in ledger.gate_rows(run.id):
         gate = json.loads(row["data"])
         bad = [c for c in gate["checks"] if c["status"] != "passed"]
-        extra = "; ".join(f"{c['id']}: {c['message'][:120]}" for c in bad[:3])
+        extra = "; ".join(f"{c['id']}: {_line(c['message'])}" for c in bad[:3])
         head = f"- attempt {row['attempt']} `{row['verify_id']}` {gate['name']}: {gate['status']}"
         lines.append(head + (f" ({extra})" if extra else ""))
     for kind, title in (("review", "Review"), ("diagnosis", "Diagnosis")):
@@ -64,3 +64,7 @@ def write(ledger: Ledger, run_id: str, evidence: Path) -> Path:
     path = evidence / "report.md"
     path.write_text(build(ledger, ledger.run(run_id)))
     return path
+
+
+def _line(message: str) -> str:
+    return (message.strip().splitlines() or [""])[0][:120]

@@ -156,12 +156,15 @@ class Ledger:
 
     # -- steps ---------------------------------------------------------------------------------
 
-    def commit(self, run_id: str, state: RunState, step: Step) -> None:
-        """Write one step and the state after it, in one transaction."""
+    def commit(
+        self, run_id: str, state: RunState, step: Step, *, attempt: int | None = None
+    ) -> None:
+        """Write one step and the state after it, in one transaction. ``attempt``: the attempt
+        the step belongs to (default: the state's, which a step ending an attempt has moved on)."""
         now = time.time()
         status = state.stage if state.stage in ("shipped", "blocked") else "running"
         with self._tx() as db:
-            attempt = state.attempt
+            attempt = attempt or state.attempt
             if step.attempt_outcome is not None:  # closes the attempt that was open
                 db.execute(
                     "UPDATE attempts SET ended_at = ?, outcome = ?, detail = ?"
