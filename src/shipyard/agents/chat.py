@@ -42,6 +42,9 @@ KEEP_FULL = 24
 """Messages at the end of a conversation kept whole; older tool output and arguments are elided
 in memory (the ledger keeps them whole), so a long run does not grow without bound."""
 ELIDE_OVER = 400
+KEEP_MESSAGES = 200
+"""At most this many messages after the first are held (and sent): memory and context stay
+bounded in a long run; the model is told how many earlier ones were left out."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +73,8 @@ class Conversation:
         self.unsaved: list[ModelMessage] = []
         self.on_retry = on_retry
         self._elided = 0
+        self.omitted = 0
+        self._note: UserPromptPart | None = None
         self._elide()
 
     @classmethod
@@ -124,7 +129,9 @@ class Conversation:
         )
 
     def _elide(self) -> None:
-        """Shorten old tool output and tool arguments (kept whole in the ledger)."""
+        """Shorten old tool output and tool arguments (kept whole in the ledger), and keep the
+        first message and the last KEEP_MESSAGES in memory."""
+        self._trim()
         while self._elided < len(self.messages) - KEEP_FULL:
             message = self.messages[self._elided]
             self._elided += 1
@@ -133,6 +140,26 @@ class Conversation:
                     part.content = f"[{len(str(part.content))} characters of output elided]"
                 elif isinstance(part, ToolCallPart) and len(part.args_as_json_str()) > ELIDE_OVER:
                     part.args = {"elided": f"{len(part.args_as_json_str())} characters"}
+
+    def _trim(self) -> None:
+        drop = len(self.messages) - 1 - KEEP_MESSAGES
+        if drop <= 0 or not isinstance(self.messages[0], ModelRequest):
+            return
+        # what is kept starts with a model answer, so no tool result is left without its call
+        while 1 + drop < len(self.messages) and not isinstance(
+            self.messages[1 + drop], ModelResponse
+        ):
+            drop += 1
+        del self.messages[1 : 1 + drop]
+        self._elided = max(1, self._elided - drop)
+        self.omitted += drop
+        if self._note is None:
+            self._note = UserPromptPart(content="")
+            self.messages[0].parts = [*self.messages[0].parts, self._note]
+        self._note.content = (
+            f"({self.omitted} earlier messages of this conversation are left out here; "
+            "what they did is in the worktree.)"
+        )
 
 
 def _cost(response: ModelResponse) -> float | None:

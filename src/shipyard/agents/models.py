@@ -153,17 +153,20 @@ def _refuse_if_blocked(name: str, models: Models, role: str) -> None:
     )
 
 
-def preflight(names: dict[str, str], models: Models, *, project: Path) -> None:
+def preflight(names: dict[str, str], models: Models, *, project: Path) -> dict[str, Model]:
     """Raise ModelProblem (exit 3), before any work, for any role whose model cannot be used:
-    it does not build, its key is missing, or its declared server is unreachable or refuses it."""
+    it does not build, its key is missing, or its declared server is unreachable or refuses it.
+    Returns each role's model."""
     probed: set[str] = set()
+    built = {}
     for role, name in names.items():
-        build_model(name, models, project=project, role=role)
+        built[role] = build_model(name, models, project=project, role=role)
         prefix = name.partition(":")[0]
         provider = models.providers.get(prefix) if prefix != "script" else None
         if provider is not None and provider.base_url not in probed:
             probed.add(provider.base_url)
             _probe(provider, role, name)
+    return built
 
 
 def _probe(provider: Provider, role: str, name: str) -> None:

@@ -30,6 +30,7 @@ the price the provider reports for the answer.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import json
@@ -174,12 +175,7 @@ def load_script(path: Path, role: str) -> FunctionModel:
         raise ConfigError("no such script file", file=str(path))
     if path.suffix == ".py":
         return _python_script(path, role)
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not valid YAML/JSON: {exc}", file=str(path)) from exc
+    data = _read(path.resolve(), path.stat().st_mtime_ns)
     if isinstance(data, dict):
         if role not in data:
             raise ConfigError(f"no replies for the {role}", file=str(path), field=role)
@@ -188,6 +184,18 @@ def load_script(path: Path, role: str) -> FunctionModel:
         raise ConfigError("must be a list of replies, or a mapping of role to list", file=str(path))
     replies = [_reply(item, path, role, n) for n, item in enumerate(data)]
     return ScriptedModel(_fold_errors(replies, path), name=f"script:{path.name}:{role}")
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: Path, _mtime: int) -> Any:
+    """A script file, parsed once for all its roles (C YAML loader when there is one)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(path.read_text(), Loader=loader)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid YAML/JSON: {exc}", file=str(path)) from exc
 
 
 def parse_replies(data: Sequence[dict[str, Any]]) -> list[Reply]:

@@ -7,6 +7,8 @@ File tools are confined to the root (:mod:`shipyard.agents.sandbox`); ``run`` go
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import re
@@ -317,6 +319,12 @@ class Toolbox:
 
 
 def _schema(model: type[_Args]) -> dict[str, Any]:
+    return copy.deepcopy(_schema_of(model))
+
+
+@functools.cache
+def _schema_of(model: type[_Args]) -> dict[str, Any]:
+    """Built once per process: pydantic's schema generation is the slow part of a step."""
     schema = model.model_json_schema()
     schema.pop("description", None)  # the docstring is the tool's description already
     return schema

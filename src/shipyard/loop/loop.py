@@ -224,11 +224,7 @@ def _models(config: Config, options: RunOptions, project: Path, roles: tuple[str
     from shipyard.agents import models as model_io
 
     names = {role: model_io.model_name_for(role, config.models, options.model) for role in roles}
-    model_io.preflight(names, config.models, project=project)
-    return {
-        role: model_io.build_model(name, config.models, project=project, role=role)
-        for role, name in names.items()
-    }
+    return model_io.preflight(names, config.models, project=project)
 
 
 def _read_spec(path: str) -> str:
