@@ -298,3 +298,26 @@ def test_the_same_call_again_and_again_is_a_loop(tmp_path: Path) -> None:
     (attempt,) = LedgerView(project).attempts()
     assert attempt["outcome"] == "loop"
     assert "the same read call with the same arguments 3 times in a row" in attempt["detail"]
+
+
+def test_status_log_and_report_show_the_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    session = [add_multiply(WRONG), write_test(), submit(), fix_multiply(), submit("fixed")]
+    shipped = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert shipped.code == 0, shipped.stdout + shipped.stderr
+    run_id = LedgerView(project).run()["id"]
+    status = run_cli("status", "--json", cwd=project.path)
+    (row,) = status.json
+    assert row["id"] == run_id and row["status"] == "shipped" and row["attempts"] == 2
+    log = run_cli("log", run_id[:-2], cwd=project.path)  # a unique prefix is enough
+    assert log.code == 0
+    kinds = [line.split()[2] for line in log.stdout.splitlines()]
+    assert kinds[0] == "run" and kinds[-1] == "shipped"
+    assert "failed    attempt 1 failed: tests" in log.stdout
+    report = run_cli("report", run_id, cwd=project.path)
+    assert f"# Run {run_id}: shipped" in report.stdout
+    assert "| 1 | failed | tests suite: 1 of 2 tests failed" in report.stdout
+    assert "- attempt 1 `verify-1` tests: failed" in report.stdout
+    assert "implementer (script:script.yaml:implementer)" in report.stdout
+    missing = run_cli("log", "r-nope", cwd=project.path)
+    assert missing.code == 2 and "no run 'r-nope'" in missing.stderr
