@@ -93,6 +93,8 @@ def test_same_mistake_twice_calls_the_diagnoser_whose_plan_reaches_the_implement
     assert "3 attempt(s)" in result.stdout
     diagnoser = ledger.messages("diagnoser-2")
     assert "assert 7 == 12" in diagnoser  # the evidence
+    assert "failed  required tests/test_multiply.py::test_multiply" in diagnoser  # the gates
+    assert "attempt 1: failed" in diagnoser  # what was tried
     implementer = ledger.messages("implementer")
     assert "change `return a + b` in multiply to `return a * b`" in implementer
     (diagnosis,) = ledger.events("diagnosis")

@@ -3,6 +3,9 @@ and read-only tools; its fix plan goes to the implementer with the next attempt.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 
 from shipyard.agents import prompts
@@ -10,6 +13,7 @@ from shipyard.agents.chat import Conversation, NoValidAnswer, structured
 from shipyard.agents.tools import Toolbox
 from shipyard.loop.attempts import feedback, next_attempt
 from shipyard.loop.context import RunContext
+from shipyard.loop.gate import evidence_text
 from shipyard.loop.state import RunState
 from shipyard.loop.usage import add_usage
 from shipyard.store.ledger import Step
@@ -34,7 +38,9 @@ def diagnose(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     assert ctx.spec_text is not None
     conv.start(
         prompts.DIAGNOSER,
-        prompts.diagnoser_brief(ctx.spec_text, feedback(repeated), _history(ctx), _evidence(state)),
+        prompts.diagnoser_brief(
+            ctx.spec_text, feedback(repeated), _history(ctx), _evidence(ctx, state)
+        ),
     )
     box = Toolbox(ctx.workdir, read_only=True)
     budget = ctx.config.budget
@@ -72,5 +78,14 @@ def _history(ctx: RunContext) -> str:
     return "\n".join(f"attempt {n}: {o or 'open'}: {d or ''}" for n, o, d in rows) or "(none)"
 
 
-def _evidence(state: RunState) -> str:
-    return f"Evidence folder of the last verify: {state.last_verify or '(none)'}"
+def _evidence(ctx: RunContext, state: RunState) -> str:
+    """The last verify's gates, check by check (the failures' full messages are above)."""
+    if state.last_verify is None:
+        return "(no verify ran: the attempt ended before submitting)"
+    verify_id = Path(state.last_verify).name
+    gates = [
+        json.loads(r["data"])
+        for r in ctx.ledger.gate_rows(ctx.run_id)
+        if r["verify_id"] == verify_id
+    ]
+    return f"{evidence_text(gates)}\n(evidence files: {state.last_verify})"
