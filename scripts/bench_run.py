@@ -45,7 +45,8 @@ import shipyard.agents.tools as tools
 import shipyard.loop.implement as implement
 from shipyard import process
 from shipyard.loop.context import RunContext, RunOptions
-from shipyard.loop.loop import drive, resume_run, start_run
+from shipyard.loop.loop import drive
+from shipyard.loop.setup import resume_run, start_run
 from shipyard.store.ledger import Event, Step
 
 TARGET_OVERHEAD_MS = 5.0
@@ -288,7 +289,7 @@ class Resumed:
 def resume_once(project: Path, run_id: str) -> Resumed:
     BUCKETS.take()
     started = time.perf_counter()
-    ctx, state = resume_run(project, run_id, say=lambda _e: None)
+    ctx, state = resume_run(project, run_id, say=lambda _e: None, confirm=lambda _s: True)
     resumed = time.perf_counter()
     calls = dict(BUCKETS.calls)
     parts = BUCKETS.take()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ os.environ["SHIPYARD_TEST_MARK"] = TEST_MARK
 # No test talks to a real model: every model that is not scripted or on 127.0.0.1 is refused,
 # in this process and in every `shipyard` it starts.
 os.environ["SHIPYARD_BLOCK_MODEL_REQUESTS"] = "1"
+# Runs keep their worktrees under $XDG_STATE_HOME/shipyard: a folder of this session's own.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="shipyard-tests-state-")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -114,9 +114,7 @@ def test_same_mistake_three_times_ends_blocked_with_a_report(tmp_path: Path) -> 
     assert "the same failure a third time" in result.stdout
     ledger = LedgerView(project)
     assert ledger.run()["status"] == "blocked"
-    report = (Path(ledger.run()["worktree"]).parent.parent / "runs" / ledger.run()["id"]).joinpath(
-        "report.md"
-    )
+    report = project.path / ".shipyard" / "runs" / ledger.run()["id"] / "report.md"
     text = report.read_text()
     assert "blocked because: the same failure a third time" in text
     assert "| 1 | failed |" in text and "| 3 | failed |" in text

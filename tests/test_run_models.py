@@ -110,7 +110,7 @@ def test_no_model_configured_says_what_to_set(tmp_path: Path) -> None:
     )
     assert result.code == 3, result.stdout + result.stderr
     assert "[models]" in result.stderr and "--model" in result.stderr
-    assert not (project.path / ".shipyard" / "worktrees").exists()
+    assert not (project.path / ".shipyard" / "shipyard.db").exists()
 
 
 def test_a_cloud_model_is_refused_while_model_requests_are_blocked(tmp_path: Path) -> None:

@@ -178,7 +178,8 @@ def test_edit_replaces_exactly_one_occurrence(root: Path) -> None:
     assert out.ok and out.changed and out.text == "edited src/pkg/mod.py"
     assert (root / "src/pkg/mod.py").read_text() == "def add(a, b):\n    return a + b\n"
     again = call(box, "edit", json.dumps(args))  # a crash after the edit, replayed
-    assert again.ok and not again.changed and again.text.startswith("already applied")
+    assert not again.ok and not again.changed
+    assert "search text not found" in again.text and "may have been applied before" in again.text
 
 
 def test_edit_not_found_shows_the_closest_lines(root: Path) -> None:
@@ -383,3 +384,21 @@ def test_run_output_is_capped_to_its_tail(root: Path) -> None:
     assert out.ok and out.text.startswith("exit 0 after ")
     assert "of 23893 bytes of output)" in out.text and "[output cut here: " in out.text
     assert out.text.endswith("\n4999\n5000") and len(out.text) <= 300
+
+
+def test_secrets_in_any_usual_form_stay_out_of_commands(root: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"], "LD_LIBRARY_PATH": "/opt/lib", "DB_PASS": "p1",
+        "GITHUB_PAT": "p2", "SMTP_PWD": "p3", "MY_API_CREDS": "p4", "SENTRY_DSN": "p5",
+        "DATABASE_URL": "postgres://app:p6@db/app", "PLAIN_URL": "https://example.com/x",
+    }  # fmt: skip
+    out = Toolbox(root, env=env).call("run", {"command": "env"})
+    assert out.ok, out.text
+    for secret in ("p1", "p2", "p3", "p4", "p5", "p6"):
+        assert f"={secret}" not in out.text and f":{secret}@" not in out.text
+    assert "LD_LIBRARY_PATH=/opt/lib" in out.text and "PLAIN_URL=https://example.com/x" in out.text
+
+
+def test_a_path_no_file_system_can_hold_is_an_error_not_a_crash(root: Path) -> None:
+    out = Toolbox(root).call("read", '{"path": "\\ud800"}')
+    assert not out.ok and "read failed" in out.text

@@ -35,7 +35,7 @@ def start(
     task: str, spec: Path | None, model: str | None, yes: bool, merge: bool, project: Path
 ) -> None:
     from shipyard.loop.context import RunOptions
-    from shipyard.loop.loop import start_run
+    from shipyard.loop.setup import start_run
 
     if not task.strip():
         _fail(InputError("the task is empty: say what to build", field="TASK"))
@@ -50,19 +50,27 @@ def start(
 
 
 def resume(run: str, project: Path) -> None:
-    from shipyard.loop.loop import resume_run
+    from shipyard.loop.setup import resume_run
+
+    def confirm(spec_text: str) -> bool:  # a run resumed while planning still asks
+        if not sys.stdin.isatty():
+            print("the planner's spec must be confirmed: resume in a terminal", file=sys.stderr)
+            return False
+        return _confirm(False)(spec_text)
 
     try:
-        ctx, state = resume_run(project, run, say=say)
+        ctx, state = resume_run(project, run, say=say, confirm=confirm)
     except ShipyardError as exc:
         _fail(exc)
+    if ctx.options.yes:
+        ctx.confirm = _confirm(True)
     _drive(ctx, state)
 
 
 def _drive(ctx: RunContext, state: RunState | None) -> None:
-    from shipyard.exceptions import EnvironmentProblem
     from shipyard.loop import report
-    from shipyard.loop.loop import drive, remove_worktree
+    from shipyard.loop.loop import drive
+    from shipyard.loop.setup import remove_worktree
 
     started = time.monotonic()
     state = state or ctx.ledger.run(ctx.run_id).state
@@ -70,13 +78,22 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
     try:
         state = drive(ctx, state)
         status, reason = state.stage, state.reason
-    except EnvironmentProblem as exc:
+    except ShipyardError as exc:
         reason = str(exc)
-        print(f"paused    {reason}", file=sys.stderr)
-        print(f"          continue with: shipyard resume {ctx.run_id}", file=sys.stderr)
+        if exc.exit_code == 2:  # bad input found only now: the run cannot go on as it is
+            status, reason = "blocked", f"bad input: {exc}"
+            _block(ctx, reason)
+        print(f"{status:<9} {reason}", file=sys.stderr)
+        if status == "paused":
+            print(f"          continue with: shipyard resume {ctx.run_id}", file=sys.stderr)
         raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        raise
     finally:
         ctx.ledger.release(ctx.run_id, status, reason)
+        if status == "paused" and reason == "interrupted":
+            print(f"\npaused    continue with: shipyard resume {ctx.run_id}", file=sys.stderr)
     path = report.write(ctx.ledger, ctx.run_id, ctx.evidence)
     if state.stage == "shipped":
         remove_worktree(ctx)
@@ -91,6 +108,17 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
         print(f"          {state.reason}")
         print(f"          the worktree is kept for a look: {_rel(ctx.worktree)}")
     raise typer.Exit(code)
+
+
+def _block(ctx: RunContext, reason: str) -> None:
+    from shipyard.store.ledger import Step
+
+    state = ctx.ledger.run(ctx.run_id).state.model_copy(
+        update={"stage": "blocked", "reason": reason}
+    )
+    step = Step()
+    step.event("blocked", reason)
+    ctx.ledger.commit(ctx.run_id, state, step)
 
 
 def _confirm(yes: bool):

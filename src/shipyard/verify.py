@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from shipyard import workspace
@@ -41,6 +42,7 @@ def verify(
     spec: Spec | None = None,
     config: Config | None = None,
     evidence: Path | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Verdict:
     """Run the gates. Raises InputError (exit 2) or EnvironmentProblem (exit 3) before or while
     checking; returns the verdict otherwise."""
@@ -60,7 +62,8 @@ def verify(
     run.write_json("config.json", config.model_dump(mode="json"))
     if spec is not None:
         run.write_json("spec.json", spec.model_dump(mode="json", by_alias=True))
-    ctx = Context(project=project, config=config, spec=spec, run=run, base=base_sha, env=_env())
+    env = _env(environ)
+    ctx = Context(project=project, config=config, spec=spec, run=run, base=base_sha, env=env)
     gates = gates if gates is not None else default_gates()
     for gate in gates:
         if (preflight := getattr(gate, "preflight", None)) is not None:
@@ -84,8 +87,8 @@ def verify(
     return verdict
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if environ is None else environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_CURRENT_TEST", None)

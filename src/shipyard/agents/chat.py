@@ -206,6 +206,10 @@ def signature(call: ToolCallPart) -> str:
 class NoValidAnswer(Exception):
     """The model did not give a valid structured answer within the allowed tries."""
 
+    def __init__(self, message: str, answers: list[Answer]) -> None:
+        super().__init__(message)
+        self.answers = answers
+
 
 def output_params(
     output: type[BaseModel], tools: Sequence[ToolSpec] = (), description: str = ""
@@ -301,5 +305,6 @@ def structured(
         conv.add(ModelRequest(parts=replies))
     raise NoValidAnswer(
         f"{conv.name}: no valid answer after {len(answers)} requests"
-        + (f" ({problems} invalid)" if problems else "")
+        + (f" ({problems} invalid)" if problems else ""),
+        answers,
     )

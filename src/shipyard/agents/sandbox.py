@@ -117,7 +117,12 @@ def worktree_state(root: Path, env: Mapping[str, str]) -> State | None:
     return raw, stats
 
 
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "COOKIE")
+SECRET_WORDS = (
+    "KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL", "CREDS", "AUTH",
+    "COOKIE", "DSN", "SESSION",
+)  # fmt: skip
+SECRET_SUFFIXES = ("_PAT", "_PWD")
+_CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
 PROVIDER_PREFIXES = (
     "OPENAI_",
     "ANTHROPIC_",
@@ -137,6 +142,8 @@ def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
         for name, value in env.items()
         if not any(word in name.upper() for word in SECRET_WORDS)
         and not name.upper().startswith(PROVIDER_PREFIXES)
+        and not name.upper().endswith(SECRET_SUFFIXES)
+        and not _CREDENTIALS_IN_URL.search(value)
     }
 
 

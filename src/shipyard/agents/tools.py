@@ -171,6 +171,11 @@ class Toolbox:
             return self._no(str(exc))
         except OSError as exc:  # permissions, a file where a folder should be, a name too long
             return self._no(f"{name} failed: {exc.strerror or exc}")
+        except (
+            UnicodeError,
+            ValueError,
+        ) as exc:  # a path no file system can hold (a lone surrogate)
+            return self._no(f"{name} failed: the arguments cannot be used as given: {exc}")
 
     def _no(self, text: str) -> ToolOutcome:
         return ToolOutcome(ok=False, text=sandbox.clip(text, self.output_cap))
@@ -266,8 +271,10 @@ class Toolbox:
                 "include more surrounding lines so that it matches exactly once"
             )
         if replace and text.count(replace) == 1:
-            return self._yes(
-                f"already applied: {a.path} holds the replacement, not the search text"
+            return self._no(
+                f"search text not found in {a.path}, nothing changed; the replacement text is "
+                "already there once, so this edit may have been applied before — read the "
+                "file to check"
             )
         return self._no(
             f"search text not found in {a.path}; it must match exactly, whitespace and "

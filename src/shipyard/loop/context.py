@@ -24,6 +24,8 @@ class RunOptions:
     yes: bool = False
     merge: bool = False
     spec_file: str | None = None
+    start_branch: str | None = None
+    """The branch checked out when the run started: the only one ``--merge`` may move."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -31,6 +33,7 @@ class RunOptions:
             "yes": self.yes,
             "merge": self.merge,
             "spec_file": self.spec_file,
+            "start_branch": self.start_branch,
         }
 
 

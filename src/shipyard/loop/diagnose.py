@@ -52,6 +52,7 @@ def diagnose(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         )  # fmt: skip
     except NoValidAnswer as exc:
         step.messages = conv.take_unsaved()
+        add_usage(state, step, "diagnoser", conv.model, exc.answers)
         step.event("diagnosis", f"no diagnosis: {exc}")
         next_attempt(state, [feedback(state.failures)])
         return state, step

@@ -4,8 +4,10 @@ spec was left alone."""
 
 from __future__ import annotations
 
+import os
+
 from shipyard import workspace
-from shipyard.exceptions import EnvironmentProblem
+from shipyard.agents.sandbox import without_secrets
 from shipyard.loop.attempts import end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
@@ -17,10 +19,14 @@ from shipyard.store.ledger import Step
 
 def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     state, step = state.model_copy(deep=True), Step()
-    locked = ctx.spec_lock.read_text()
+    locked = ctx.spec_lock.read_text() if ctx.spec_lock.is_file() else ""
     if spec_hash(locked) != ctx.ledger.run(ctx.run_id).spec_hash:
-        raise EnvironmentProblem(f"{ctx.spec_lock}: the locked spec was changed; the run stops")
-    changed = changed_files(ctx)
+        reason = f"{ctx.spec_lock}: the locked spec was changed or removed during the run"
+        state.stage, state.reason = "blocked", reason
+        step.event("blocked", reason)
+        return state, step
+    state.tree = snapshot(ctx)
+    changed = changed_files(ctx, state.tree)
     problems: list[Failure] = []
     if not changed:
         problems.append(
@@ -35,8 +41,9 @@ def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
 
     folder = _evidence_folder(ctx, state.verify_runs + 1)
     verdict = verify(
-        ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder
-    )
+        ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder,
+        environ=without_secrets(os.environ),
+    )  # fmt: skip
     state.verify_runs += 1
     state.last_verify = str(folder)
     step.gates = [(verdict.run_id, g.to_json()) for g in verdict.gates]
@@ -55,18 +62,30 @@ def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     return end_attempt(ctx, state, step, failures, "failed"), step
 
 
-def changed_files(ctx: RunContext) -> list[str]:
-    """Files the run changed, added or deleted, relative to the project folder."""
-    workspace.git("add", "-A", ".", cwd=ctx.workdir)
+IGNORED = "__pycache__/\n*.py[co]\n.pytest_cache/\n.shipyard/\n"
+"""Never part of a submission, whatever the project's .gitignore says."""
+
+
+def snapshot(ctx: RunContext) -> str:
+    """The worktree as submitted, as a git tree (untracked files included, junk left out)."""
+    ignore = ctx.evidence / "snapshot.ignore"
+    if not ignore.exists():
+        ignore.write_text(IGNORED)
+    workspace.git("-c", f"core.excludesFile={ignore}", "add", "-A", ".", cwd=ctx.worktree)
+    return workspace.git("write-tree", cwd=ctx.worktree).stdout.strip()
+
+
+def changed_files(ctx: RunContext, tree: str) -> list[str]:
+    """Files the submission changed, added or deleted, relative to the project folder."""
     out = workspace.git(
-        "diff", "--cached", "--name-only", "--relative", "-z", ctx.base_sha, cwd=ctx.workdir
-    ).stdout
+        "diff", "--name-only", "--no-renames", "--relative", "-z", ctx.base_sha, tree,
+        cwd=ctx.workdir,
+    ).stdout  # fmt: skip
     return [n for n in out.split("\0") if n]
 
 
-def diff(ctx: RunContext, limit: int = 60_000) -> str:
-    workspace.git("add", "-A", ".", cwd=ctx.workdir)
-    text = workspace.git("diff", "--cached", "--relative", ctx.base_sha, cwd=ctx.workdir).stdout
+def diff(ctx: RunContext, tree: str, limit: int = 60_000) -> str:
+    text = workspace.git("diff", "--relative", ctx.base_sha, tree, cwd=ctx.workdir).stdout
     if len(text) > limit:
         text = text[:limit] + f"\n[... {len(text) - limit} more characters of diff]"
     return text

@@ -4,13 +4,13 @@ worktree with its hash. Gates only ever read the locked copy."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
 
 from pydantic import BaseModel, Field
 
+from shipyard import workspace
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
-from shipyard.exceptions import SpecError
+from shipyard.exceptions import InputError
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import RunState
 from shipyard.loop.usage import add_usage
@@ -40,11 +40,12 @@ def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     conv.start(prompts.PLANNER, _brief(ctx))
     try:
         answer, answers = structured(
-            conv, Plan, retries=ctx.config.models.output_retries, check=_spec_problem
-        )
+            conv, Plan, retries=ctx.config.models.output_retries,
+            check=lambda plan_: _spec_problem(ctx, plan_),
+        )  # fmt: skip
     except NoValidAnswer as exc:
         step.messages = conv.take_unsaved()
-        add_usage(state, step, "planner", conv.model, [])
+        add_usage(state, step, "planner", conv.model, exc.answers)
         return blocked(state, step, f"the planner wrote no valid spec: {exc}")
     step.messages = conv.take_unsaved()
     add_usage(state, step, "planner", conv.model, answers)
@@ -77,10 +78,13 @@ def blocked(state: RunState, step: Step, reason: str) -> tuple[RunState, Step]:
     return state, step
 
 
-def _spec_problem(answer: Plan) -> str | None:
+def _spec_problem(ctx: RunContext, answer: Plan) -> str | None:
+    from shipyard.loop.setup import runnable
+
     try:
         spec: Spec = parse_spec(answer.spec_yaml, "spec_yaml")
-    except SpecError as exc:
+        runnable(ctx.project, spec, ctx.config)
+    except InputError as exc:
         return f"The spec does not validate: {exc}. Fix it and answer again."
     if uncovered := spec.uncovered():
         return (
@@ -102,10 +106,8 @@ def _brief(ctx: RunContext) -> str:
 
 
 def _repo_map(ctx: RunContext) -> list[str]:
-    proc = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ctx.workdir, capture_output=True, timeout=60, check=False
-    )
-    names = [n for n in proc.stdout.decode(errors="replace").split("\0") if n]
+    listed = workspace.git("ls-files", "-z", cwd=ctx.workdir, check=False).stdout
+    names = [n for n in listed.split("\0") if n]
     shown = []
     for name in names[:REPO_MAP_ENTRIES]:
         path = ctx.workdir / name

@@ -44,7 +44,10 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     gates = [json.loads(r["data"]) for r in ctx.ledger.gate_rows(ctx.run_id)]
     latest = [g for g in gates if g.get("name")][-4:]
     conv.start(
-        prompts.REVIEWER, prompts.reviewer_brief(ctx.spec_text, diff(ctx), evidence_text(latest))
+        prompts.REVIEWER,
+        prompts.reviewer_brief(
+            ctx.spec_text, diff(ctx, state.tree or ctx.base_sha), evidence_text(latest)
+        ),
     )
     known = {a.id for a in ctx.spec.acceptance}
 
@@ -62,6 +65,7 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         )
     except NoValidAnswer as exc:
         step.messages = conv.take_unsaved()
+        add_usage(state, step, "reviewer", conv.model, exc.answers)
         return blocked(state, step, f"the reviewer gave no valid verdict: {exc}")
     step.messages = conv.take_unsaved()
     add_usage(state, step, "reviewer", conv.model, answers)

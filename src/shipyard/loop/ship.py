@@ -25,20 +25,23 @@ def ship(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
 
 
 def _commit(ctx: RunContext, state: RunState) -> str:
-    head = workspace.git("rev-parse", "HEAD", cwd=ctx.worktree).stdout.strip()
-    if head != ctx.base_sha:  # committed before a crash: the trailer says it is ours
-        body = workspace.git("log", "-1", "--format=%B", head, cwd=ctx.worktree).stdout
-        if f"{TRAILER}: {ctx.run_id}" in body:
-            return head
-    workspace.git("add", "-A", ".", cwd=ctx.workdir)
+    """One commit on the base holding exactly the tree that was verified and approved (not
+    what the gates built afterwards, nor the implementer's own commits)."""
+    head = workspace.git("rev-parse", ctx.branch, cwd=ctx.project).stdout.strip()
+    body = workspace.git("log", "-1", "--format=%B", head, cwd=ctx.project).stdout
+    if head != ctx.base_sha and f"{TRAILER}: {ctx.run_id}" in body:
+        return head  # committed before a crash
+    assert state.tree is not None, "ship without a verified tree"
     identity = []
     for key, default in (("user.name", "Shipyard"), ("user.email", "shipyard@localhost")):
-        if workspace.git("config", key, cwd=ctx.worktree, check=False).returncode != 0:
+        if workspace.git("config", key, cwd=ctx.project, check=False).returncode != 0:
             identity += ["-c", f"{key}={default}"]
-    workspace.git(
-        *identity, "commit", "-q", "--no-verify", "-m", message(ctx, state), cwd=ctx.worktree
-    )
-    return workspace.git("rev-parse", "HEAD", cwd=ctx.worktree).stdout.strip()
+    commit = workspace.git(
+        *identity, "commit-tree", state.tree, "-p", ctx.base_sha, "-m", message(ctx, state),
+        cwd=ctx.project,
+    ).stdout.strip()  # fmt: skip
+    workspace.git("update-ref", f"refs/heads/{ctx.branch}", commit, head, cwd=ctx.project)
+    return commit
 
 
 def message(ctx: RunContext, state: RunState) -> str:
@@ -64,6 +67,12 @@ def merge(ctx: RunContext) -> str:
     if branch.returncode != 0:
         return f"not merged: HEAD is detached; merge {ctx.branch} yourself"
     name = branch.stdout.strip()
+    started = ctx.options.start_branch
+    if name != started:
+        return (
+            f"not merged: {name} is checked out now, the run started from {started}; "
+            f"merge {ctx.branch} yourself"
+        )
     ancestor = workspace.git(
         "merge-base", "--is-ancestor", "HEAD", ctx.branch, cwd=repo, check=False
     )

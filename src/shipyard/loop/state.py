@@ -61,6 +61,11 @@ class RunState(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     elapsed: float = 0.0
     """Seconds of work so far, over every process that worked on the run."""
+    worktree_ready: bool = False
+    """The worktree was made whole; until then a resume makes it again."""
+    tree: str | None = None
+    """The git tree of the last submission: what the gates checked, the reviewer read, and the
+    ship commit holds (build artefacts made later by the gates are not in it)."""
     commit: str | None = None
     merged: str | None = None
     """Why the user's branch was or was not fast-forwarded."""

@@ -101,17 +101,21 @@ class Ledger:
 
     def create_run(
         self, *, run_id: str, task: str, base_sha: str, branch: str, worktree: str,
-        options: dict[str, Any], state: RunState,
+        options: dict[str, Any], state: RunState, spec_hash: str | None = None,
+        events: Sequence[Event] = (),
     ) -> None:  # fmt: skip
         now = time.time()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs (id, task, status, created_at, updated_at, base_sha, branch,"
-                " worktree, state, options, pid) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, task, now, now, base_sha, branch, worktree, state.model_dump_json(),
-                 json.dumps(options), os.getpid()),
+                " worktree, spec_hash, state, options, pid)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, task, now, now, base_sha, branch, worktree, spec_hash,
+                 state.model_dump_json(), json.dumps(options), os.getpid()),
             )  # fmt: skip
             self._insert_event(db, run_id, 1, Event(kind="run", summary=f"run started: {task}"))
+            for event in events:
+                self._insert_event(db, run_id, 1, event, now)
 
     def run(self, run_id: str) -> RunRecord:
         row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -165,6 +169,8 @@ class Ledger:
         status = state.stage if state.stage in ("shipped", "blocked") else "running"
         with self._tx() as db:
             attempt = attempt or state.attempt
+            if step.attempt_outcome is None and state.stage == "blocked":
+                step.attempt_outcome = ("blocked", state.reason or "")
             if step.attempt_outcome is not None:  # closes the attempt that was open
                 db.execute(
                     "UPDATE attempts SET ended_at = ?, outcome = ?, detail = ?"

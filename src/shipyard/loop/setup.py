@@ -1,0 +1,260 @@
+"""Starting a run (everything that can be checked, before any work) and resuming one after a
+crash (what the dead process left running is killed, the worktree made whole again)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from shipyard import workspace
+from shipyard.config import Config, load_config
+from shipyard.evidence import new_run_id, state_dir
+from shipyard.exceptions import GitError, InputError, ShipyardError, SpecError
+from shipyard.loop.context import RunContext, RunOptions
+from shipyard.loop.state import FINAL, RunState
+from shipyard.spec import Spec, parse_spec
+from shipyard.store.ledger import Event, Ledger, Step
+
+RUN_VARIABLE = "SHIPYARD_RUN_ID"
+"""Set in the environment of everything a run starts, so that a resume can find what a crashed
+process left running."""
+
+
+def worktrees_root() -> Path:
+    """Outside the project, so that no test runner of the project ever collects a run's copy."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "shipyard" / "worktrees"
+
+
+def start_run(
+    project: Path,
+    task: str,
+    options: RunOptions,
+    *,
+    say: Callable[[Event], None],
+    confirm: Callable[[str], bool],
+) -> RunContext:
+    """Check the config, the spec, the models and git, then create the run, its branch and its
+    worktree. The caller drives it."""
+    from shipyard.loop.plan import spec_hash
+
+    project = project.resolve()
+    config = load_config(project)
+    base_sha, start_branch = _git_start(project)
+    spec_text = _read_spec(options.spec_file) if options.spec_file else None
+    if spec_text is not None:
+        runnable(project, parse_spec(spec_text, str(options.spec_file)), config)
+    models = _models(config, options, project, _roles(needs_planner=spec_text is None))
+    run_id = new_run_id("r")
+    evidence = state_dir(project) / "runs" / run_id
+    evidence.mkdir(parents=True)
+    (evidence / "config.json").write_text(config.model_dump_json(indent=2))
+    tree = worktrees_root() / run_id
+    prefix = workspace.git("rev-parse", "--show-prefix", cwd=project).stdout.strip()
+    spec_file = _inside(project, options.spec_file)
+    options = RunOptions(
+        **{**options.to_json(), "spec_file": spec_file, "start_branch": start_branch}
+    )
+    ctx = RunContext(
+        run_id=run_id, task=task, project=project, worktree=tree, workdir=tree / prefix,
+        base_sha=base_sha, branch=f"shipyard/{run_id}", config=config, options=options,
+        ledger=Ledger.open(project), evidence=evidence, models=models, say=say, confirm=confirm,
+    )  # fmt: skip
+    state, first = RunState(), Step()
+    if spec_text is not None:  # locked in the same transaction that creates the run
+        from shipyard.loop.plan import lock
+
+        lock(ctx, state, first, spec_text)
+    ctx.ledger.create_run(
+        run_id=run_id, task=task, base_sha=base_sha, branch=ctx.branch, worktree=str(tree),
+        options=options.to_json(), state=state,
+        spec_hash=spec_hash(spec_text) if spec_text else None, events=first.events,
+    )  # fmt: skip
+    where = f"{run_id} · branch {ctx.branch} · worktree {tree}"
+    say(Event(kind="run", summary=f"{where}\n          task: {task}"))
+    ctx.say_events(first)
+    os.environ[RUN_VARIABLE] = run_id
+    _worktree_ready(ctx, state)
+    return ctx
+
+
+def resume_run(
+    project: Path, run: str, *, say: Callable[[Event], None], confirm: Callable[[str], bool]
+) -> tuple[RunContext, RunState]:
+    """Rebuild a run from the ledger and take it over."""
+    from shipyard import process
+
+    project = project.resolve()
+    ledger = Ledger.open(project)
+    record = ledger.run(run)
+    evidence = state_dir(project) / "runs" / record.id
+    config = Config.model_validate_json((evidence / "config.json").read_text())
+    options = RunOptions(**record.options)
+    prefix = workspace.git("rev-parse", "--show-prefix", cwd=project).stdout.strip()
+    tree = Path(record.worktree)
+    ctx = RunContext(
+        run_id=record.id, task=record.task, project=project, worktree=tree,
+        workdir=tree / prefix, base_sha=record.base_sha, branch=record.branch, config=config,
+        options=options, ledger=ledger, evidence=evidence, say=say, confirm=confirm,
+    )  # fmt: skip
+    state = record.state
+    if state.stage in FINAL:
+        return ctx, state
+    ledger.claim(record.id)
+    try:
+        process.kill_tagged(RUN_VARIABLE, record.id)
+        os.environ[RUN_VARIABLE] = record.id
+        if (problem := _load_lock(ctx, record.spec_hash)) is not None:
+            return ctx, _block(ctx, state, problem)
+        ctx.models = _models(config, options, project, _roles(needs_planner=state.stage == "plan"))
+        _continue_scripts(ctx)
+        step = Step()
+        step.event(
+            "resume", f"resumed at {state.stage}, attempt {state.attempt}, step {state.step}"
+        )
+        ledger.commit(record.id, state, step)
+        ctx.say_events(step)
+        _worktree_ready(ctx, state)
+    except BaseException as exc:
+        ledger.release(record.id, "paused", f"resume failed: {exc}")
+        raise
+    return ctx, state
+
+
+def runnable(project: Path, spec: Spec, config: Config) -> None:
+    """The checks ``shipyard verify`` makes before running any gate (an HTTP check with no app
+    to run, no Chromium for UI flows): InputError or EnvironmentProblem now, not mid-run."""
+    from shipyard.evidence import RunDir
+    from shipyard.gates import Context
+    from shipyard.verify import default_gates
+
+    ctx = Context(project=project, config=config, spec=spec, run=RunDir(state_dir(project)))
+    for gate in default_gates():
+        if (preflight := getattr(gate, "preflight", None)) is not None:
+            preflight(ctx)
+
+
+def _worktree_ready(ctx: RunContext, state: RunState) -> None:
+    """The run's worktree on its branch, whole: one cut short by a crash is made again."""
+    repo = ctx.project
+    if state.worktree_ready and (ctx.worktree / ".git").exists():
+        gitdir = workspace.git("rev-parse", "--git-dir", cwd=ctx.worktree).stdout.strip()
+        (ctx.worktree / gitdir / "index.lock").unlink(missing_ok=True)  # the dead process's
+        return
+    workspace.git("worktree", "remove", "--force", str(ctx.worktree), cwd=repo, check=False)
+    shutil.rmtree(ctx.worktree, ignore_errors=True)
+    workspace.git("worktree", "prune", cwd=repo, check=False)
+    has_branch = workspace.git(
+        "rev-parse", "--verify", "--quiet", ctx.branch, cwd=repo, check=False
+    )
+    ctx.worktree.parent.mkdir(parents=True, exist_ok=True)
+    if has_branch.returncode == 0:
+        workspace.git(
+            "worktree", "add", "--quiet", "--force", str(ctx.worktree), ctx.branch, cwd=repo
+        )
+    else:
+        workspace.git(
+            "worktree",
+            "add",
+            "--quiet",
+            "-b",
+            ctx.branch,
+            str(ctx.worktree),
+            ctx.base_sha,
+            cwd=repo,
+        )
+    state.worktree_ready = True
+    step = Step()
+    step.event("worktree", f"worktree ready at {ctx.worktree}")
+    ctx.ledger.commit(ctx.run_id, state, step)
+
+
+def remove_worktree(ctx: RunContext) -> None:
+    workspace.git("worktree", "remove", "--force", str(ctx.worktree), cwd=ctx.project, check=False)
+    workspace.git("worktree", "prune", cwd=ctx.project, check=False)
+
+
+def _load_lock(ctx: RunContext, expected: str | None) -> str | None:
+    """The locked spec into the context; why the run cannot go on when it was tampered with."""
+    from shipyard.loop.plan import spec_hash
+
+    if not ctx.spec_lock.is_file():
+        return None if expected is None else f"{ctx.spec_lock} is gone: the locked spec was removed"
+    text = ctx.spec_lock.read_text()
+    if spec_hash(text) != expected:
+        return f"{ctx.spec_lock}: the locked spec was changed after the run started"
+    ctx.spec_text, ctx.spec = text, parse_spec(text, str(ctx.spec_lock))
+    return None
+
+
+def _block(ctx: RunContext, state: RunState, reason: str) -> RunState:
+    state = state.model_copy(update={"stage": "blocked", "reason": reason})
+    step = Step()
+    step.event("blocked", reason)
+    ctx.ledger.commit(ctx.run_id, state, step)
+    ctx.say_events(step)
+    return state
+
+
+def _git_start(project: Path) -> tuple[str, str | None]:
+    top = workspace.git("rev-parse", "--show-toplevel", cwd=project, check=False)
+    if top.returncode != 0:
+        raise GitError(f"{project} is not in a git repository; `shipyard run` works on one")
+    head = workspace.git(
+        "rev-parse", "--verify", "--quiet", "HEAD^{commit}", cwd=project, check=False
+    )
+    if head.returncode != 0:
+        raise GitError(f"{project}: the repository has no commit yet; commit once, then run")
+    branch = workspace.git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=project, check=False)
+    return head.stdout.strip(), branch.stdout.strip() if branch.returncode == 0 else None
+
+
+def _continue_scripts(ctx: RunContext) -> None:
+    """Scripted models pick up after the replies the crashed process had given."""
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    from shipyard.agents.scripted import ScriptedModel
+
+    for role, model in ctx.models.items():
+        if isinstance(model, ScriptedModel):
+            rows = ctx.ledger.messages_of_role(ctx.run_id, role)
+            model.continue_after(
+                [m for r in rows for m in ModelMessagesTypeAdapter.validate_json(r)]
+            )
+
+
+def _roles(*, needs_planner: bool) -> tuple[str, ...]:
+    roles = ("implementer", "reviewer", "diagnoser")
+    return ("planner", *roles) if needs_planner else roles
+
+
+def _models(config: Config, options: RunOptions, project: Path, roles: tuple[str, ...]) -> dict:
+    from shipyard.agents import models as model_io
+
+    names = {role: model_io.model_name_for(role, config.models, options.model) for role in roles}
+    return model_io.preflight(names, config.models, project=project)
+
+
+def _read_spec(path: str) -> str:
+    from shipyard.formats import read_text
+
+    file = Path(path)
+    text = read_text(file, SpecError)
+    spec = parse_spec(text, str(file))
+    if uncovered := spec.uncovered():
+        raise SpecError(
+            f"no check covers the acceptance ids {', '.join(uncovered)}", file=str(file)
+        )
+    return text
+
+
+def _inside(project: Path, spec_file: str | None) -> str | None:
+    if spec_file is None:
+        return None
+    path = Path(spec_file).resolve()
+    return str(path.relative_to(project)) if path.is_relative_to(project) else None
+
+
+__all__ = ["InputError", "ShipyardError", "remove_worktree", "resume_run", "start_run"]
