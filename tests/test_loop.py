@@ -229,8 +229,8 @@ def test_reviewer_asks_for_a_change_once_then_approves(tmp_path: Path) -> None:
     ("setting", "session", "reason"),
     [
         ("steps = 2", [call("list"), call("read", path="calc.py")], "no submit within 2 steps"),
-        ("tokens = 50", GOOD_SESSION, "budget: "),
-        ("wall = 0.001", GOOD_SESSION, "budget: "),
+        ("tokens = 50", GOOD_SESSION, "tokens used (limit 50)"),
+        ("wall = 0.001", GOOD_SESSION, "s of work (limit 0s)"),
         ("cost = 0.01", [{**add_multiply(), "cost": 0.02}, *GOOD_SESSION[1:]], "budget: $"),
     ],
 )
@@ -321,3 +321,93 @@ def test_status_log_and_report_show_the_run(tmp_path: Path) -> None:
     assert "implementer (script:script.yaml:implementer)" in report.stdout
     missing = run_cli("log", "r-nope", cwd=project.path)
     assert missing.code == 2 and "no run 'r-nope'" in missing.stderr
+
+
+def test_what_ships_is_the_submitted_tree_even_after_the_implementer_commits(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path)
+    session = [
+        *GOOD_SESSION[:-1],  # edit, test, and a pytest run that leaves __pycache__ behind
+        call("run", command="git add -A && git commit -qm 'my own commit'"),
+        submit(),
+    ]
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 0, result.stdout + result.stderr
+    run = LedgerView(project).run()
+    branch = run["branch"]
+    commits = git(project.path, "log", "--format=%s", f"{run['base_sha']}..{branch}").splitlines()
+    assert commits == ["calc.multiply multiplies two numbers"]
+    files = git(project.path, "show", "--name-only", "--format=", branch).split()
+    assert sorted(files) == ["calc.py", "tests/test_multiply.py"]
+    assert not Path(run["worktree"]).is_relative_to(project.path)
+
+
+def test_model_written_code_never_sees_the_users_secrets(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    nosy = TEST_MULTIPLY + (
+        "\n\ndef test_no_secrets():\n    import os\n\n"
+        "    assert 'OPENAI_API_KEY' not in os.environ, os.environ['OPENAI_API_KEY']\n"
+    )
+    session = [add_multiply(), call("write", path="tests/test_multiply.py", content=nosy), submit()]
+    result = run_cli(
+        "run", "multiply", "--spec", str(spec_file(tmp_path)), "--yes",
+        "--model", f"script:{script(tmp_path, implementer=session)}",
+        cwd=project.path, env={"OPENAI_API_KEY": "sk-CANARY-12345"},
+    )  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    assert "sk-CANARY" not in LedgerView(project).messages("implementer")
+
+
+def test_a_spec_that_cannot_be_checked_is_refused_before_any_work(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    http = spec_file(tmp_path).read_text() + (
+        "  http:\n    - id: home\n      covers: [multiply]\n"
+        "      request: {method: GET, path: /}\n      expect: {status: 200}\n"
+    )
+    path = tmp_path / "http.spec.yaml"
+    path.write_text(http)
+    result = shipyard_run(project, script(tmp_path, implementer=GOOD_SESSION), path)
+    assert result.code == 2, result.stdout + result.stderr
+    assert "app.start" in result.stderr
+    assert not (project.path / ".shipyard" / "shipyard.db").exists()
+
+
+def test_a_tampered_lock_blocks_the_run(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    path = script(tmp_path, implementer=[add_multiply()])  # runs out of lines: paused
+    first = shipyard_run(project, path, spec_file(tmp_path))
+    assert first.code == 3, first.stdout + first.stderr
+    assert "the script has 1 replies" in first.stderr and "shipyard resume" in first.stderr
+    run = LedgerView(project).run()
+    assert run["status"] == "paused"
+    lock = project.path / ".shipyard" / "runs" / run["id"] / "spec.lock.yaml"
+    lock.write_text(lock.read_text().replace("12", "7"))
+    script(tmp_path, implementer=GOOD_SESSION)
+    again = run_cli("resume", run["id"], cwd=project.path)
+    assert again.code == 1, again.stdout + again.stderr
+    assert "the locked spec was changed after the run started" in again.stdout
+    assert LedgerView(project).run()["status"] == "blocked"
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "said"),
+    [
+        ("git -C {p} commit -q --allow-empty -m moved", "main has moved on since the run started"),
+        ("git -C {p} checkout -q -b other", "other is checked out now, the run started from main"),
+        ("echo '# mine' >> {p}/calc.py", "git refused the fast-forward of main"),
+    ],
+)
+def test_merge_happens_only_when_safe_and_says_why_not(
+    tmp_path: Path, meanwhile: str, said: str
+) -> None:
+    project = make_project(tmp_path)
+    user = call("run", command=meanwhile.format(p=project.path))  # the user, during the run
+    session = [user, *GOOD_SESSION]
+    result = shipyard_run(
+        project, script(tmp_path, implementer=session), spec_file(tmp_path), "--merge"
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    assert f"not merged: {said}" in result.stdout
+    run = LedgerView(project).run()
+    assert git(project.path, "rev-parse", "main") != git(project.path, "rev-parse", run["branch"])
