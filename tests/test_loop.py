@@ -119,6 +119,7 @@ def test_same_mistake_three_times_ends_blocked_with_a_report(tmp_path: Path) -> 
     assert "blocked because: the same failure a third time" in text
     assert "| 1 | failed |" in text and "| 3 | failed |" in text
     assert "Diagnosis" in text
+    assert "## What was tried" in text and "- attempt 2: submitted:" in text
     run = ledger.run()  # nothing was committed, and the worktree is kept for a look
     assert git(project.path, "rev-parse", run["branch"]) == run["base_sha"]
     assert (Path(run["worktree"]) / "NOTES.md").read_text() == "two\n"

@@ -63,3 +63,18 @@ def test_script_files_name_the_file_and_the_reply_in_errors(tmp_path: Path) -> N
     py.write_text("def other(messages, info):\n    pass\n")
     with pytest.raises(ConfigError, match=r"defines neither planner\(\) nor reply\(\)"):
         load_script(py, "planner")
+
+
+def test_wrongly_typed_reply_keys_are_named(tmp_path: Path) -> None:
+    for bad, field in [
+        ("{text: hi, tokens: 5}", "tokens"),
+        ("{error: 500, times: many}", "times"),
+        ("{calls: notalist}", "calls"),
+        ("{text: hi, cost: cheap}", "cost"),
+        ("{output: 5}", "output"),
+        ("{call: read, args: [1, 2]}", "args"),
+    ]:
+        path = tmp_path / "s.yaml"
+        path.write_text(f"- {bad}\n- {{text: fine}}\n")
+        with pytest.raises(ConfigError, match=rf"s.yaml: implementer\[0\]\.{field}: "):
+            load_script(path, "implementer")

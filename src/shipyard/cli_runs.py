@@ -7,6 +7,7 @@ kept failing: the run is paused and ``resume`` continues it).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,8 @@ def start(
 
     if not task.strip():
         _fail(InputError("the task is empty: say what to build", field="TASK"))
+    if model is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+:.+", model):
+        _fail(InputError(f"{model!r} is not provider:model (say openai:gpt-4.1)", field="--model"))
     if spec is None and not yes and not sys.stdin.isatty():
         _fail(InputError("the planner's spec must be confirmed: run in a terminal, or pass --yes"))
     options = RunOptions(model=model, yes=yes, merge=merge, spec_file=str(spec) if spec else None)
@@ -131,9 +134,7 @@ def _confirm(yes: bool):
 
 
 def status(project: Path, as_json: bool) -> None:
-    from shipyard.store.ledger import Ledger
-
-    ledger = _ledger(project)
+    ledger = _ledger(project, must_exist=False)
     runs = ledger.runs()
     if as_json:
         print(json.dumps([_run_json(r) for r in runs], indent=2))
@@ -149,7 +150,6 @@ def status(project: Path, as_json: bool) -> None:
         print(f"{r.id}  {when}  {where:<8} attempts {r.state.attempt}  {r.task[:60]}")
         if r.reason:
             print(f"    {r.reason[:160]}")
-    del Ledger
 
 
 def log(run: str, project: Path, as_json: bool) -> None:
@@ -177,9 +177,16 @@ def show_report(run: str, project: Path) -> None:
         _fail(exc)
 
 
-def _ledger(project: Path):
+def _ledger(project: Path, *, must_exist: bool = True):
+    """The project's ledger. Where there is none, nothing is created: an empty one in memory
+    (status, stats), or exit 2 (log, report)."""
+    from shipyard.store.db import DB_FILE, open_db
     from shipyard.store.ledger import Ledger
 
+    if not (project / ".shipyard" / DB_FILE).is_file():
+        if must_exist:
+            _fail(InputError(f"no runs in {project.resolve()} (no .shipyard/{DB_FILE})"))
+        return Ledger(open_db(Path(":memory:")))
     try:
         return Ledger.open(project.resolve())
     except ShipyardError as exc:
@@ -228,7 +235,7 @@ STATS_LABELS = {
 def stats(project: Path, as_json: bool) -> None:
     from shipyard.stats import Spread, compute
 
-    ledger = _ledger(project)
+    ledger = _ledger(project, must_exist=False)
     try:
         figures = compute(ledger)
     finally:

@@ -70,7 +70,9 @@ class Conversation:
         self.model = model
         self.models = models
         self.messages: list[ModelMessage] = list(history)
-        self.unsaved: list[ModelMessage] = []
+        self.unsaved: list[str] = []
+        """New messages as JSON, dumped when added: the ledger keeps them whole even when
+        memory elides them later."""
         self.on_retry = on_retry
         self._elided = 0
         self.omitted = 0
@@ -84,7 +86,7 @@ class Conversation:
 
     def add(self, message: ModelMessage) -> None:
         self.messages.append(message)
-        self.unsaved.append(message)
+        self.unsaved.append(ModelMessagesTypeAdapter.dump_json([message]).decode())
         self._elide()
 
     def start(self, system: str, user: str) -> None:
@@ -97,7 +99,7 @@ class Conversation:
 
     def take_unsaved(self) -> list[tuple[str, str]]:
         """(conversation, JSON) for each message the ledger has not stored yet."""
-        rows = [(self.name, ModelMessagesTypeAdapter.dump_json([m]).decode()) for m in self.unsaved]
+        rows = [(self.name, data) for data in self.unsaved]
         self.unsaved = []
         return rows
 

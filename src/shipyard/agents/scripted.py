@@ -204,6 +204,15 @@ def parse_replies(data: Sequence[dict[str, Any]]) -> list[Reply]:
     return _fold_errors([_reply(item, path, "replies", n) for n, item in enumerate(data)], path)
 
 
+_TYPES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "args": (dict, "a mapping of argument names to values"),
+    "calls": (list, "a list of calls"),
+    "text": (str, "a string"),
+    "output": (dict, "a mapping (the structured answer)"),
+    "times": (int, "a whole number"),
+    "tokens": (dict, "{input: N, output: N}"),
+    "cost": ((int, float), "a number of dollars"),
+}
 _KEYS = {"call", "args", "raw", "calls", "text", "output", "error", "times", "tokens", "cost"}
 
 
@@ -213,6 +222,17 @@ def _reply(item: object, path: Path, role: str, n: int) -> Reply:
         unknown = sorted(set(item) - _KEYS) if isinstance(item, dict) else []
         detail = f"unknown keys {unknown}" if unknown else "must be a mapping of reply keys"
         raise ConfigError(f"{detail} (known: {sorted(_KEYS)})", file=str(path), field=where)
+    for key, (kinds, expected) in _TYPES.items():
+        value = item.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ConfigError(f"{key} must be {expected}", file=str(path), field=f"{where}.{key}")
+    tokens_ = item.get("tokens") or {}
+    if not set(tokens_) <= {"input", "output"} or not all(
+        isinstance(v, int) and v >= 0 for v in tokens_.values()
+    ):
+        raise ConfigError(
+            "tokens must be {input: N, output: N}", file=str(path), field=f"{where}.tokens"
+        )
     if "error" in item:
         kind = item["error"]
         if not (isinstance(kind, int) or kind in ("timeout", "connection")):

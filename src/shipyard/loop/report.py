@@ -33,6 +33,10 @@ def build(ledger: Ledger, run: RunRecord) -> str:
         "SELECT n, outcome, detail FROM attempts WHERE run_id = ? ORDER BY n", (run.id,)
     ):
         lines.append(f"| {n} | {outcome_ or 'open'} | {(detail or '').replace('|', '/')[:300]} |")
+    tried = [e for e in ledger.events(run.id) if e.kind in ("submit", "failed", "diagnosis")]
+    if tried:
+        lines += ["", "## What was tried", ""]
+        lines += [f"- attempt {e.attempt}: {e.summary}" for e in tried]
     lines += ["", "## Gates", ""]
     for row in ledger.gate_rows(run.id):
         gate = json.loads(row["data"])
