@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,9 @@ def test_a_run_held_by_a_live_process_is_refused(tmp_path: Path) -> None:
         [sys.executable, "-c", "import time; time.sleep(30)", "shipyard"], stdin=subprocess.DEVNULL
     )
     try:
+        cmdline = Path(f"/proc/{holder.pid}/cmdline")
+        while b"shipyard" not in cmdline.read_bytes():  # until the child has exec'd
+            time.sleep(0.01)
         ledger.conn.execute("UPDATE runs SET pid = ? WHERE id = 'r-1'", (holder.pid,))
         with pytest.raises(RunBusy, match=str(holder.pid)):
             ledger.claim("r-1")
