@@ -412,3 +412,36 @@ def test_merge_happens_only_when_safe_and_says_why_not(
     assert f"not merged: {said}" in result.stdout
     run = LedgerView(project).run()
     assert git(project.path, "rev-parse", "main") != git(project.path, "rev-parse", run["branch"])
+
+
+def test_files_the_gates_built_and_files_outside_the_project_do_not_ship(tmp_path: Path) -> None:
+    repo = make_project(tmp_path / "repo")  # the project is the sub folder of a bigger repo
+    sub = repo.path / "sub"
+    for name in ("shipyard.toml", "calc.py", "tests/test_add.py", "conftest.py"):
+        (sub / name).parent.mkdir(parents=True, exist_ok=True)
+        (sub / name).write_text((repo.path / name).read_text())
+    config = sub / "shipyard.toml"
+    (sub / "build.py").write_text(
+        "import os\n\nos.makedirs('dist', exist_ok=True)\nopen('dist/out.bin', 'w').write('x')\n"
+    )
+    config.write_text(
+        config.read_text().replace("[commands]", '[commands]\nbuild = ["python build.py"]')
+    )
+    repo.commit("sub project")
+    session = [
+        add_multiply(WRONG), write_test(),
+        call("run", command="echo changed-by-model > ../README"),
+        submit(),
+        fix_multiply(), call("run", command="git add -A"), submit("fixed"),
+    ]  # fmt: skip
+    result = run_cli(
+        "run", "multiply", "--spec", str(spec_file(tmp_path)), "--yes",
+        "--model", f"script:{script(tmp_path, implementer=session)}", cwd=sub,
+    )  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    view = LedgerView(repo)
+    view.path = sub / ".shipyard" / "shipyard.db"
+    run = view.run()
+    files = git(repo.path, "show", "--name-only", "--format=", run["branch"]).split()
+    assert sorted(files) == ["sub/calc.py", "sub/tests/test_multiply.py"]
+    assert "dist/out.bin" in view.state()["artefacts"][0]

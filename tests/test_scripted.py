@@ -73,6 +73,8 @@ def test_wrongly_typed_reply_keys_are_named(tmp_path: Path) -> None:
         ("{text: hi, cost: cheap}", "cost"),
         ("{output: 5}", "output"),
         ("{call: read, args: [1, 2]}", "args"),
+        ("{calls: [{call: read, args: 7}]}", "args"),
+        ("{text: hi, tokens: {input: true}}", "tokens"),
     ]:
         path = tmp_path / "s.yaml"
         path.write_text(f"- {bad}\n- {{text: fine}}\n")

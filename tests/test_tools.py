@@ -390,11 +390,12 @@ def test_secrets_in_any_usual_form_stay_out_of_commands(root: Path) -> None:
     env = {
         "PATH": os.environ["PATH"], "LD_LIBRARY_PATH": "/opt/lib", "DB_PASS": "p1",
         "GITHUB_PAT": "p2", "SMTP_PWD": "p3", "MY_API_CREDS": "p4", "SENTRY_DSN": "p5",
-        "DATABASE_URL": "postgres://app:p6@db/app", "PLAIN_URL": "https://example.com/x",
+        "DATABASE_URL": "postgres://app:p6@db/app",
+        "REDIS_URL": "redis://:p7@cache:6379/0", "PLAIN_URL": "https://example.com/x",
     }  # fmt: skip
     out = Toolbox(root, env=env).call("run", {"command": "env"})
     assert out.ok, out.text
-    for secret in ("p1", "p2", "p3", "p4", "p5", "p6"):
+    for secret in ("p1", "p2", "p3", "p4", "p5", "p6", "p7"):
         assert f"={secret}" not in out.text and f":{secret}@" not in out.text
     assert "LD_LIBRARY_PATH=/opt/lib" in out.text and "PLAIN_URL=https://example.com/x" in out.text
 

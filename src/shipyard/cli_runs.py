@@ -65,6 +65,9 @@ def resume(run: str, project: Path) -> None:
         ctx, state = resume_run(project, run, say=say, confirm=confirm)
     except ShipyardError as exc:
         _fail(exc)
+    if state.stage == "plan" and not ctx.options.yes and not sys.stdin.isatty():
+        ctx.ledger.release(ctx.run_id, "paused", "the planner's spec waits to be confirmed")
+        _fail(InputError("the planner's spec must be confirmed: resume in a terminal"))
     if ctx.options.yes:
         ctx.confirm = _confirm(True)
     _drive(ctx, state)

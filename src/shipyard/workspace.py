@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from shipyard.exceptions import GitError
 GIT_TIMEOUT = 60
 
 
-def git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(
+    *args: str, cwd: Path, check: bool = True, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     if shutil.which("git") is None:
         raise GitError("git was not found on PATH; install git to use --base")
     try:
@@ -25,6 +28,7 @@ def git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
             text=True,
             timeout=GIT_TIMEOUT,
             stdin=subprocess.DEVNULL,
+            env=None if env is None else {**os.environ, **env},
         )
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {' '.join(args)} did not finish in {GIT_TIMEOUT}s") from exc

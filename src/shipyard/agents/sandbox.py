@@ -122,7 +122,7 @@ SECRET_WORDS = (
     "COOKIE", "DSN", "SESSION",
 )  # fmt: skip
 SECRET_SUFFIXES = ("_PAT", "_PWD")
-_CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+_CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]*:[^/\s@]+@")
 PROVIDER_PREFIXES = (
     "OPENAI_",
     "ANTHROPIC_",

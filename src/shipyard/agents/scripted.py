@@ -228,7 +228,7 @@ def _reply(item: object, path: Path, role: str, n: int) -> Reply:
             raise ConfigError(f"{key} must be {expected}", file=str(path), field=f"{where}.{key}")
     tokens_ = item.get("tokens") or {}
     if not set(tokens_) <= {"input", "output"} or not all(
-        isinstance(v, int) and v >= 0 for v in tokens_.values()
+        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in tokens_.values()
     ):
         raise ConfigError(
             "tokens must be {input: N, output: N}", file=str(path), field=f"{where}.tokens"
@@ -255,8 +255,10 @@ def _reply(item: object, path: Path, role: str, n: int) -> Reply:
 
 
 def _call(item: dict[str, Any], path: Path, where: str) -> Call:
-    if not isinstance(item.get("call"), str):
+    if not isinstance(item, dict) or not isinstance(item.get("call"), str):
         raise ConfigError("a call needs `call: TOOL`", file=str(path), field=where)
+    if not isinstance(item.get("args") or {}, dict):
+        raise ConfigError("args must be a mapping", file=str(path), field=f"{where}.args")
     raw = item.get("raw")
     if raw is not None and not isinstance(raw, str):
         raw = json.dumps(raw)

@@ -25,7 +25,7 @@ def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         state.stage, state.reason = "blocked", reason
         step.event("blocked", reason)
         return state, step
-    state.tree = snapshot(ctx)
+    state.tree = snapshot(ctx, state.artefacts)
     changed = changed_files(ctx, state.tree)
     problems: list[Failure] = []
     if not changed:
@@ -44,6 +44,7 @@ def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder,
         environ=without_secrets(os.environ),
     )  # fmt: skip
+    state.artefacts += built_by_gates(ctx, state)
     state.verify_runs += 1
     state.last_verify = str(folder)
     step.gates = [(verdict.run_id, g.to_json()) for g in verdict.gates]
@@ -66,13 +67,43 @@ IGNORED = "__pycache__/\n*.py[co]\n.pytest_cache/\n.shipyard/\n"
 """Never part of a submission, whatever the project's .gitignore says."""
 
 
-def snapshot(ctx: RunContext) -> str:
-    """The worktree as submitted, as a git tree (untracked files included, junk left out)."""
+def snapshot(ctx: RunContext, artefacts: list[str]) -> str:
+    """The project folder as submitted, as a git tree: the starting commit plus every change
+    under the project folder (untracked files included), without junk and without what earlier
+    gates built. A private index, so nothing the implementer staged or committed counts."""
     ignore = ctx.evidence / "snapshot.ignore"
     if not ignore.exists():
         ignore.write_text(IGNORED)
-    workspace.git("-c", f"core.excludesFile={ignore}", "add", "-A", ".", cwd=ctx.worktree)
-    return workspace.git("write-tree", cwd=ctx.worktree).stdout.strip()
+    index = {"GIT_INDEX_FILE": str(ctx.evidence / "snapshot.index")}
+    prefix = workspace.git("rev-parse", "--show-prefix", cwd=ctx.workdir).stdout.strip() or "."
+    workspace.git("read-tree", ctx.base_sha, cwd=ctx.worktree, env=index)
+    workspace.git(
+        "-c", f"core.excludesFile={ignore}", "add", "-A", "--", prefix, cwd=ctx.worktree, env=index
+    )
+    for start in range(0, len(artefacts), 200):
+        workspace.git(
+            "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *artefacts[start : start + 200],
+            cwd=ctx.worktree, env=index,
+        )  # fmt: skip
+    return workspace.git("write-tree", cwd=ctx.worktree, env=index).stdout.strip()
+
+
+def built_by_gates(ctx: RunContext, state: RunState) -> list[str]:
+    """Files the gates created in the worktree (left out of later submissions; a file they
+    changed stays in, since leaving it out would ship its deletion)."""
+    assert state.tree is not None
+    after = snapshot(ctx, state.artefacts)
+    out = workspace.git(
+        "diff",
+        "--name-only",
+        "--no-renames",
+        "--diff-filter=A",
+        "-z",
+        state.tree,
+        after,
+        cwd=ctx.worktree,
+    ).stdout
+    return [n for n in out.split("\0") if n and n not in state.artefacts]
 
 
 def changed_files(ctx: RunContext, tree: str) -> list[str]:

@@ -126,11 +126,11 @@ def resume_run(
 def runnable(project: Path, spec: Spec, config: Config) -> None:
     """The checks ``shipyard verify`` makes before running any gate (an HTTP check with no app
     to run, no Chromium for UI flows): InputError or EnvironmentProblem now, not mid-run."""
-    from shipyard.evidence import RunDir
+    from shipyard.evidence import STATE_DIR, RunDir
     from shipyard.gates import Context
     from shipyard.verify import default_gates
 
-    ctx = Context(project=project, config=config, spec=spec, run=RunDir(state_dir(project)))
+    ctx = Context(project=project, config=config, spec=spec, run=RunDir(project / STATE_DIR))
     for gate in default_gates():
         if (preflight := getattr(gate, "preflight", None)) is not None:
             preflight(ctx)
@@ -139,7 +139,8 @@ def runnable(project: Path, spec: Spec, config: Config) -> None:
 def _worktree_ready(ctx: RunContext, state: RunState) -> None:
     """The run's worktree on its branch, whole: one cut short by a crash is made again."""
     repo = ctx.project
-    if state.worktree_ready and (ctx.worktree / ".git").exists():
+    worked = state.step > 0 or state.attempt > 1 or state.verify_runs > 0
+    if (state.worktree_ready or worked) and (ctx.worktree / ".git").exists():
         gitdir = workspace.git("rev-parse", "--git-dir", cwd=ctx.worktree).stdout.strip()
         (ctx.worktree / gitdir / "index.lock").unlink(missing_ok=True)  # the dead process's
         return

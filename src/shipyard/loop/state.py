@@ -66,6 +66,8 @@ class RunState(BaseModel):
     tree: str | None = None
     """The git tree of the last submission: what the gates checked, the reviewer read, and the
     ship commit holds (build artefacts made later by the gates are not in it)."""
+    artefacts: list[str] = Field(default_factory=list)
+    """Paths (from the repository root) that the gates built: never part of a submission."""
     commit: str | None = None
     merged: str | None = None
     """Why the user's branch was or was not fast-forwarded."""
