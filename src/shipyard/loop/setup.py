@@ -11,7 +11,7 @@ from pathlib import Path
 from shipyard import workspace
 from shipyard.config import Config, load_config
 from shipyard.evidence import new_run_id, state_dir
-from shipyard.exceptions import GitError, InputError, ShipyardError, SpecError
+from shipyard.exceptions import GitError, SpecError
 from shipyard.loop.context import RunContext, RunOptions
 from shipyard.loop.state import FINAL, RunState
 from shipyard.spec import Spec, parse_spec
@@ -258,4 +258,4 @@ def _inside(project: Path, spec_file: str | None) -> str | None:
     return str(path.relative_to(project)) if path.is_relative_to(project) else None
 
 
-__all__ = ["InputError", "ShipyardError", "remove_worktree", "resume_run", "start_run"]
+__all__ = ["remove_worktree", "resume_run", "runnable", "start_run", "worktrees_root"]
