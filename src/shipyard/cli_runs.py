@@ -76,7 +76,7 @@ def resume(run: str, project: Path) -> None:
 def _drive(ctx: RunContext, state: RunState | None) -> None:
     from shipyard.loop import report
     from shipyard.loop.loop import drive
-    from shipyard.loop.setup import remove_worktree
+    from shipyard.loop.setup import block_run, remove_worktree
 
     started = time.monotonic()
     state = state or ctx.ledger.run(ctx.run_id).state
@@ -88,7 +88,7 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
         reason = str(exc)
         if exc.exit_code == 2:  # bad input found only now: the run cannot go on as it is
             status, reason = "blocked", f"bad input: {exc}"
-            _block(ctx, reason)
+            block_run(ctx, ctx.ledger.run(ctx.run_id).state, reason, say=False)
         print(f"{status:<9} {reason}", file=sys.stderr)
         if status == "paused":
             print(f"          continue with: shipyard resume {ctx.run_id}", file=sys.stderr)
@@ -114,17 +114,6 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
         print(f"          {state.reason}")
         print(f"          the worktree is kept for a look: {_rel(ctx.worktree)}")
     raise typer.Exit(code)
-
-
-def _block(ctx: RunContext, reason: str) -> None:
-    from shipyard.store.ledger import Step
-
-    state = ctx.ledger.run(ctx.run_id).state.model_copy(
-        update={"stage": "blocked", "reason": reason}
-    )
-    step = Step()
-    step.event("blocked", reason)
-    ctx.ledger.commit(ctx.run_id, state, step)
 
 
 def _confirm(yes: bool):

@@ -32,10 +32,10 @@ def end_attempt(
         repeats=count,
     )
     if count >= BLOCK_AT:
-        return _block(state, step, f"the same failure a {_nth(count)} time: {_where(worst)}")
+        return block(state, step, f"the same failure a {_nth(count)} time: {_where(worst)}")
     if state.attempt >= ctx.config.budget.attempts:
         limit = ctx.config.budget.attempts
-        return _block(state, step, f"budget: {limit} attempts used; last failure: {_where(worst)}")
+        return block(state, step, f"budget: {limit} attempts used; last failure: {_where(worst)}")
     if count >= DIAGNOSE_AT and worst.fingerprint not in state.diagnosed:
         state.stage = "diagnose"
         return state
@@ -66,7 +66,8 @@ def describe(failures: Sequence[Failure]) -> str:
     return "; ".join(f"{f.gate} {f.check}: {_first_line(f)}" for f in failures)[:2000]
 
 
-def _block(state: RunState, step: Step, reason: str) -> RunState:
+def block(state: RunState, step: Step, reason: str) -> RunState:
+    """End the run *blocked*, saying why."""
     state.stage, state.reason = "blocked", reason
     step.event("blocked", reason)
     return state

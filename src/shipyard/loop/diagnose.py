@@ -3,9 +3,6 @@ and read-only tools; its fix plan goes to the implementer with the next attempt.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from pydantic import BaseModel, Field
 
 from shipyard.agents import prompts
@@ -13,7 +10,7 @@ from shipyard.agents.chat import Conversation, NoValidAnswer, structured
 from shipyard.agents.tools import Toolbox
 from shipyard.loop.attempts import feedback, next_attempt
 from shipyard.loop.context import RunContext
-from shipyard.loop.gate import evidence_text
+from shipyard.loop.gate import evidence_text, last_gates
 from shipyard.loop.state import RunState
 from shipyard.loop.usage import add_usage
 from shipyard.store.ledger import Step
@@ -83,10 +80,4 @@ def _evidence(ctx: RunContext, state: RunState) -> str:
     """The last verify's gates, check by check (the failures' full messages are above)."""
     if state.last_verify is None:
         return "(no verify ran: the attempt ended before submitting)"
-    verify_id = Path(state.last_verify).name
-    gates = [
-        json.loads(r["data"])
-        for r in ctx.ledger.gate_rows(ctx.run_id)
-        if r["verify_id"] == verify_id
-    ]
-    return f"{evidence_text(gates)}\n(evidence files: {state.last_verify})"
+    return f"{evidence_text(last_gates(ctx, state))}\n(evidence files: {state.last_verify})"

@@ -4,11 +4,13 @@ spec was left alone."""
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 from shipyard import workspace
 from shipyard.agents.sandbox import without_secrets
-from shipyard.loop.attempts import end_attempt
+from shipyard.loop.attempts import block, end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
 from shipyard.loop.plan import spec_hash
@@ -22,9 +24,7 @@ def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     locked = ctx.spec_lock.read_text() if ctx.spec_lock.is_file() else ""
     if spec_hash(locked) != ctx.ledger.run(ctx.run_id).spec_hash:
         reason = f"{ctx.spec_lock}: the locked spec was changed or removed during the run"
-        state.stage, state.reason = "blocked", reason
-        step.event("blocked", reason)
-        return state, step
+        return block(state, step, reason), step
     state.tree = snapshot(ctx, state.artefacts)
     changed = changed_files(ctx, state.tree)
     problems: list[Failure] = []
@@ -146,6 +146,15 @@ def _summary(verdict: Verdict) -> str:
         mark = "passed" if not bad else f"{gate.status}: " + ", ".join(c.id for c in bad[:4])
         parts.append(f"{gate.name} {mark}")
     return f"{verdict.status} ({'; '.join(parts)})"
+
+
+def last_gates(ctx: RunContext, state: RunState) -> list[dict]:
+    """The gates (GateResult JSON) of the run's last verify."""
+    if state.last_verify is None:
+        return []
+    verify_id = Path(state.last_verify).name
+    rows = ctx.ledger.gate_rows(ctx.run_id)
+    return [json.loads(r["data"]) for r in rows if r["verify_id"] == verify_id]
 
 
 def evidence_text(verdict_gates: list[dict], limit: int = 8000) -> str:

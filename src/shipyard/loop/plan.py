@@ -11,6 +11,7 @@ from shipyard import workspace
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
 from shipyard.exceptions import InputError
+from shipyard.loop.attempts import block
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import RunState
 from shipyard.loop.usage import add_usage
@@ -46,13 +47,13 @@ def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     except NoValidAnswer as exc:
         step.messages = conv.take_unsaved()
         add_usage(state, step, "planner", conv.model, exc.answers)
-        return blocked(state, step, f"the planner wrote no valid spec: {exc}")
+        return block(state, step, f"the planner wrote no valid spec: {exc}"), step
     step.messages = conv.take_unsaved()
     add_usage(state, step, "planner", conv.model, answers)
     decisions = [f"{d.choice} (because {d.reason})" for d in answer.decisions]
     step.event("plan", f"spec written, {len(decisions)} decisions", decisions=decisions)
     if not ctx.confirm(answer.spec_yaml):
-        return blocked(state, step, "the spec was not accepted")
+        return block(state, step, "the spec was not accepted"), step
     lock(ctx, state, step, answer.spec_yaml)
     return state, step
 
@@ -70,12 +71,6 @@ def lock(ctx: RunContext, state: RunState, step: Step, text: str) -> None:
 
 def spec_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def blocked(state: RunState, step: Step, reason: str) -> tuple[RunState, Step]:
-    state.stage, state.reason = "blocked", reason
-    step.event("blocked", reason)
-    return state, step
 
 
 def _spec_problem(ctx: RunContext, answer: Plan) -> str | None:

@@ -33,7 +33,8 @@ def build(ledger: Ledger, run: RunRecord) -> str:
         "SELECT n, outcome, detail FROM attempts WHERE run_id = ? ORDER BY n", (run.id,)
     ):
         lines.append(f"| {n} | {outcome_ or 'open'} | {(detail or '').replace('|', '/')[:300]} |")
-    tried = [e for e in ledger.events(run.id) if e.kind in ("submit", "failed", "diagnosis")]
+    events = ledger.events(run.id)
+    tried = [e for e in events if e.kind in ("submit", "failed", "diagnosis")]
     if tried:
         lines += ["", "## What was tried", ""]
         lines += [f"- attempt {e.attempt}: {e.summary}" for e in tried]
@@ -45,10 +46,10 @@ def build(ledger: Ledger, run: RunRecord) -> str:
         head = f"- attempt {row['attempt']} `{row['verify_id']}` {gate['name']}: {gate['status']}"
         lines.append(head + (f" ({extra})" if extra else ""))
     for kind, title in (("review", "Review"), ("diagnosis", "Diagnosis")):
-        events = [e for e in ledger.events(run.id) if e.kind == kind]
-        if events:
+        of_kind = [e for e in events if e.kind == kind]
+        if of_kind:
             lines += ["", f"## {title}", ""]
-            for e in events:
+            for e in of_kind:
                 lines.append(f"- attempt {e.attempt}: {e.summary}")
                 for f in (e.data or {}).get("findings", []):
                     lines.append(f"  - [{f['acceptance_id']}] {f['problem']} → {f['change']}")

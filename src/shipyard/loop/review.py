@@ -3,18 +3,16 @@ implementer's messages. It can only veto: the gates have already passed."""
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
-from shipyard.loop.attempts import end_attempt
+from shipyard.loop.attempts import block, end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
-from shipyard.loop.gate import diff, evidence_text
-from shipyard.loop.plan import blocked
+from shipyard.loop.gate import diff, evidence_text, last_gates
 from shipyard.loop.state import RunState
 from shipyard.loop.usage import add_usage
 from shipyard.store.ledger import Step
@@ -41,12 +39,12 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         on_retry=ctx.retry_notice,
     )  # fmt: skip
     assert ctx.spec_text is not None and ctx.spec is not None
-    gates = [json.loads(r["data"]) for r in ctx.ledger.gate_rows(ctx.run_id)]
-    latest = [g for g in gates if g.get("name")][-4:]
     conv.start(
         prompts.REVIEWER,
         prompts.reviewer_brief(
-            ctx.spec_text, diff(ctx, state.tree or ctx.base_sha), evidence_text(latest)
+            ctx.spec_text,
+            diff(ctx, state.tree or ctx.base_sha),
+            evidence_text(last_gates(ctx, state)),
         ),
     )
     known = {a.id for a in ctx.spec.acceptance}
@@ -66,7 +64,7 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     except NoValidAnswer as exc:
         step.messages = conv.take_unsaved()
         add_usage(state, step, "reviewer", conv.model, exc.answers)
-        return blocked(state, step, f"the reviewer gave no valid verdict: {exc}")
+        return block(state, step, f"the reviewer gave no valid verdict: {exc}"), step
     step.messages = conv.take_unsaved()
     add_usage(state, step, "reviewer", conv.model, answers)
     findings = [f.model_dump() for f in verdict.findings]

@@ -107,7 +107,7 @@ def resume_run(
         process.kill_tagged(RUN_VARIABLE, record.id)
         os.environ[RUN_VARIABLE] = record.id
         if (problem := _load_lock(ctx, record.spec_hash)) is not None:
-            return ctx, _block(ctx, state, problem)
+            return ctx, block_run(ctx, state, problem)
         ctx.models = _models(config, options, project, _roles(needs_planner=state.stage == "plan"))
         _continue_scripts(ctx)
         step = Step()
@@ -190,12 +190,15 @@ def _load_lock(ctx: RunContext, expected: str | None) -> str | None:
     return None
 
 
-def _block(ctx: RunContext, state: RunState, reason: str) -> RunState:
-    state = state.model_copy(update={"stage": "blocked", "reason": reason})
+def block_run(ctx: RunContext, state: RunState, reason: str, *, say: bool = True) -> RunState:
+    """Block the run from outside the loop (a tampered lock, bad input found mid-run)."""
+    from shipyard.loop.attempts import block
+
     step = Step()
-    step.event("blocked", reason)
+    state = block(state.model_copy(deep=True), step, reason)
     ctx.ledger.commit(ctx.run_id, state, step)
-    ctx.say_events(step)
+    if say:
+        ctx.say_events(step)
     return state
 
 
@@ -258,4 +261,4 @@ def _inside(project: Path, spec_file: str | None) -> str | None:
     return str(path.relative_to(project)) if path.is_relative_to(project) else None
 
 
-__all__ = ["remove_worktree", "resume_run", "runnable", "start_run", "worktrees_root"]
+__all__ = ["block_run", "remove_worktree", "resume_run", "runnable", "start_run", "worktrees_root"]
