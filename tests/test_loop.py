@@ -181,7 +181,8 @@ def test_unknown_tool_malformed_arguments_and_escapes_are_refused_and_the_run_go
         call("delete_everything", path="."),
         {"call": "write", "raw": '{"path": "calc.py", "content": '},
         call("read", path="../secret.txt"),
-        call("write", path="/tmp/escape.txt", content="x"),
+        call("write", path=str(tmp_path / "escape.txt"), content="x"),
+        call("write", path="../escape2.txt", content="x"),
         *GOOD_SESSION,
     ]
     result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
@@ -190,7 +191,12 @@ def test_unknown_tool_malformed_arguments_and_escapes_are_refused_and_the_run_go
     assert "delete_everything" in returned and "unknown tool" in returned.lower()
     assert "do not read" not in returned
     assert "outside" in returned
-    assert not Path("/tmp/escape.txt").exists() or Path("/tmp/escape.txt").read_text() != "x"
+    assert not (tmp_path / "escape.txt").exists()
+    assert (
+        not (tmp_path / "escape2.txt").exists()
+        and not (project.path.parent / "escape2.txt").exists()
+    )
+    assert returned.count("outside the worktree") >= 3
 
 
 def test_reviewer_asks_for_a_change_once_then_approves(tmp_path: Path) -> None:
