@@ -153,6 +153,93 @@ def stats(
     cli_runs.stats(project, as_json)
 
 
+memory_app = typer.Typer(
+    help="The project's knowledge: what runs verified, decisions, pitfalls, conventions, facts.",
+    no_args_is_help=True,
+)
+app.add_typer(memory_app, name="memory")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@memory_app.command("list")
+def memory_list(
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Superseded entries too.")] = False,
+    as_json: JsonOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Every current entry, by kind."""
+    from shipyard import cli_memory
+
+    cli_memory.list_entries(project, kind, every, as_json)
+
+
+@memory_app.command("search")
+def memory_search(
+    query: Annotated[str, typer.Argument(help="Words to look for.")],
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    as_json: JsonOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Entries matching the words, best first (full-text search)."""
+    from shipyard import cli_memory
+
+    cli_memory.search(project, query, limit, as_json)
+
+
+@memory_app.command("add")
+def memory_add(
+    text: Annotated[str, typer.Argument(help="What to remember.")],
+    kind: Annotated[str, typer.Option("--kind", help="fact, convention or decision.")] = "fact",
+    key: Annotated[
+        str | None, typer.Option("--key", help="A subject: a later entry with it supersedes this.")
+    ] = None,
+    as_json: JsonOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Add a fact (or a convention, or a decision) by hand."""
+    from shipyard import cli_memory
+
+    cli_memory.add(project, text, kind, key, as_json)
+
+
+@memory_app.command("forget")
+def memory_forget(
+    entry_id: Annotated[int, typer.Argument(metavar="ID", help="The entry's number.")],
+    as_json: JsonOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Delete an entry."""
+    from shipyard import cli_memory
+
+    cli_memory.forget(project, entry_id, as_json)
+
+
+@memory_app.command("export")
+def memory_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    ] = None,
+    project: ProjectOption = Path("."),
+) -> None:
+    """The knowledge as Markdown, to read and review (and import back)."""
+    from shipyard import cli_memory
+
+    cli_memory.export(project, output)
+
+
+@memory_app.command("import")
+def memory_import(
+    file: Annotated[Path, typer.Argument(help="A file written by `shipyard memory export`.")],
+    as_json: JsonOption = False,
+    project: ProjectOption = Path("."),
+) -> None:
+    """Read an export back: new entries added, the same ones merged, changed ones superseded."""
+    from shipyard import cli_memory
+
+    cli_memory.import_file(project, file, as_json)
+
+
 def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:
     if as_json:
         doc = {"schema": "shipyard.verify/1", "verdict": "error", "exit_code": exc.exit_code}

@@ -110,17 +110,45 @@ class Budget(_Strict):
     """The implementer's ``run`` tool: the longest one command may take."""
 
 
+DOC_FILES = (
+    "AGENTS.md", "CLAUDE.md", "GEMINI.md", "CONVENTIONS.md", ".cursorrules",
+    ".github/copilot-instructions.md",
+)  # fmt: skip
+"""The instruction files that coding agents read, read here as the project's conventions."""
+
+
+class Knowledge(_Strict):
+    """The project's knowledge store (``.shipyard/shipyard.db``)."""
+
+    enabled: bool = True
+    """False: runs neither read nor write it (``shipyard memory`` still works)."""
+    budget: Annotated[int, Field(ge=0, le=200_000)] = 2000
+    """Tokens of knowledge (estimated) each role is given at most."""
+    docs: tuple[str, ...] = DOC_FILES
+    """Files at the project root read as conventions."""
+
+    @field_validator("docs")
+    @classmethod
+    def _relative(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not name.strip() or name.startswith("/") or ".." in Path(name).parts:
+                raise ValueError(f"{name!r}: a path relative to the project, inside it")
+        return value
+
+
 class Config(_Strict):
     commands: Commands = Field(default_factory=Commands)
     app: AppConfig | None = None
     models: Models = Field(default_factory=Models)
     budget: Budget = Field(default_factory=Budget)
+    knowledge: Knowledge = Field(default_factory=Knowledge)
     source: str = Field(default="", exclude=True)
     """The file this came from, for messages."""
 
 
-def load_config(project: Path) -> Config:
-    """Read ``shipyard.toml``, else ``[tool.shipyard]`` from ``pyproject.toml``."""
+def load_config(project: Path, *, missing_ok: bool = False) -> Config:
+    """Read ``shipyard.toml``, else ``[tool.shipyard]`` from ``pyproject.toml``; with
+    ``missing_ok``, the defaults when there is neither."""
     own = project / CONFIG_FILE
     if own.is_file():
         text = read_text(own, ConfigError)
@@ -132,6 +160,8 @@ def load_config(project: Path) -> Config:
         section = _parse(text, pyproject).get("tool", {}).get("shipyard")
         if section is not None:
             return _validated(section, text, pyproject, prefix=("tool", "shipyard"))
+    if missing_ok:
+        return Config()
     raise ConfigError(
         f"no {CONFIG_FILE} and no [tool.shipyard] in pyproject.toml (run `shipyard init`)",
         file=str(own),

@@ -63,6 +63,11 @@ only). Give the root cause, the evidence for it (files, lines, output), a concre
 the implementer, and your confidence from 0 to 1. Answer by calling final_result."""
 
 
+def with_knowledge(system: str, section: str) -> str:
+    """A role's instructions with what is known about the project."""
+    return f"{system}\n\n{section}" if section else system
+
+
 def implementer_brief(task: str, spec_text: str, commands: str) -> str:
     return (
         f"Task: {task}\n\nThe locked spec:\n```yaml\n{spec_text.strip()}\n```\n\n"

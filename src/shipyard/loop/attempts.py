@@ -39,7 +39,10 @@ def end_attempt(
     if count >= DIAGNOSE_AT and worst.fingerprint not in state.diagnosed:
         state.stage = "diagnose"
         return state
-    next_attempt(state, [feedback(failures)])
+    from shipyard.loop.learn import known_pitfalls
+
+    known = known_pitfalls(ctx, state, step, failures)
+    next_attempt(state, [feedback(failures), *([known] if known else [])])
     return state
 
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
 from shipyard.agents.tools import Toolbox
+from shipyard.loop import learn
 from shipyard.loop.attempts import feedback, next_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.gate import evidence_text, last_gates
@@ -33,8 +34,10 @@ def diagnose(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         on_retry=ctx.retry_notice,
     )  # fmt: skip
     assert ctx.spec_text is not None
+    query = f"{ctx.task}\n" + "\n".join(f"{f.check} {f.message[:500]}" for f in repeated)
+    known = learn.tell(ctx, step, "diagnoser", query)
     conv.start(
-        prompts.DIAGNOSER,
+        prompts.with_knowledge(prompts.DIAGNOSER, known),
         prompts.diagnoser_brief(
             ctx.spec_text, feedback(repeated), _history(ctx), _evidence(ctx, state)
         ),
@@ -61,6 +64,10 @@ def diagnose(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         **found.model_dump(),
         fingerprints=[f.fingerprint for f in repeated],
     )
+    state.diagnoses.append(
+        {"failures": [f.model_dump() for f in repeated], "root_cause": found.root_cause,
+         "fix_plan": found.fix_plan, "attempt": state.attempt}
+    )  # fmt: skip
     plan = (
         "The same failure happened twice, so it was diagnosed.\n"
         f"Root cause: {found.root_cause}\nEvidence: {found.evidence}\nFix plan: {found.fix_plan}"

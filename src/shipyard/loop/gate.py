@@ -10,6 +10,7 @@ from pathlib import Path
 
 from shipyard import workspace
 from shipyard.agents.sandbox import without_secrets
+from shipyard.loop import learn
 from shipyard.loop.attempts import block, end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
@@ -49,7 +50,9 @@ def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     state.last_verify = str(folder)
     step.gates = [(verdict.run_id, g.to_json()) for g in verdict.gates]
     step.event("verify", f"verify {state.verify_runs}: {_summary(verdict)}", dir=str(folder))
+    learn.commands_that_worked(ctx, state, verdict, step)
     if verdict.status == "passed":
+        learn.pitfalls_fixed(ctx, state, step)
         state.stage = "review"
         return state, step
     failures = [

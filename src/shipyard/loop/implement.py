@@ -13,6 +13,7 @@ from pydantic_ai.models import ModelRequestParameters
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, calls_of, signature, text_of, tool_definitions
 from shipyard.agents.tools import Toolbox
+from shipyard.loop import learn
 from shipyard.loop.attempts import end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
@@ -88,7 +89,8 @@ def _open_attempt(ctx: RunContext, state: RunState, step: Step, conv: Conversati
     if not conv.messages:
         assert ctx.spec_text is not None
         brief = prompts.implementer_brief(ctx.task, ctx.spec_text, _commands(ctx))
-        conv.start(prompts.IMPLEMENTER, brief)
+        known = learn.tell(ctx, step, "implementer", f"{ctx.task}\n{ctx.spec_text}")
+        conv.start(prompts.with_knowledge(prompts.IMPLEMENTER, known), brief)
     if state.feedback:
         conv.say("\n\n".join(state.feedback))
         state.feedback = []

@@ -11,11 +11,13 @@ from shipyard import workspace
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
 from shipyard.exceptions import InputError
+from shipyard.loop import learn
 from shipyard.loop.attempts import block
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import RunState
 from shipyard.loop.usage import add_usage
 from shipyard.spec import Spec, parse_spec
+from shipyard.store.knowledge import Entry, normalised
 from shipyard.store.ledger import Step
 
 REPO_MAP_ENTRIES = 300
@@ -38,7 +40,8 @@ def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     conv = Conversation(
         "planner", ctx.models["planner"], ctx.config.models, on_retry=ctx.retry_notice
     )
-    conv.start(prompts.PLANNER, _brief(ctx))
+    known = learn.tell(ctx, step, "planner", ctx.task)
+    conv.start(prompts.with_knowledge(prompts.PLANNER, known), _brief(ctx))
     try:
         answer, answers = structured(
             conv, Plan, retries=ctx.config.models.output_retries,
@@ -54,6 +57,7 @@ def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     step.event("plan", f"spec written, {len(decisions)} decisions", decisions=decisions)
     if not ctx.confirm(answer.spec_yaml):
         return block(state, step, "the spec was not accepted"), step
+    learn.remember(state, [_decision(ctx, d) for d in answer.decisions])
     lock(ctx, state, step, answer.spec_yaml)
     return state, step
 
@@ -67,6 +71,13 @@ def lock(ctx: RunContext, state: RunState, step: Step, text: str) -> None:
     accepted = ", ".join(a.id for a in ctx.spec.acceptance)
     step.event("lock", f"spec locked ({step.spec_hash[:12]}): {accepted}", hash=step.spec_hash)
     state.stage = "implement"
+
+
+def _decision(ctx: RunContext, d: Decision) -> Entry:
+    return Entry(
+        kind="decision", key=normalised(d.choice)[:120], text=f"{d.choice} (because {d.reason})",
+        role="planner", run_id=ctx.run_id, evidence=f"the spec of run {ctx.run_id}",
+    )  # fmt: skip
 
 
 def spec_hash(text: str) -> str:

@@ -9,12 +9,14 @@ from pydantic import BaseModel, Field
 
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
+from shipyard.loop import learn
 from shipyard.loop.attempts import block, end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
 from shipyard.loop.gate import diff, evidence_text, last_gates
 from shipyard.loop.state import RunState
 from shipyard.loop.usage import add_usage
+from shipyard.store.knowledge import Entry
 from shipyard.store.ledger import Step
 
 
@@ -39,8 +41,9 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         on_retry=ctx.retry_notice,
     )  # fmt: skip
     assert ctx.spec_text is not None and ctx.spec is not None
+    known = learn.tell(ctx, step, "reviewer", f"{ctx.task}\n{ctx.spec_text}")
     conv.start(
-        prompts.REVIEWER,
+        prompts.with_knowledge(prompts.REVIEWER, known),
         prompts.reviewer_brief(
             ctx.spec_text,
             diff(ctx, state.tree or ctx.base_sha),
@@ -73,6 +76,14 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         state.stage = "ship"
         return state, step
     step.event("review", f"changes asked: {verdict.summary[:200]}", findings=findings)
+    learn.remember(
+        state,
+        [
+            Entry(kind="finding", text=f"{f.problem} Change: {f.change}", role="reviewer",
+                  run_id=ctx.run_id, evidence=f"review of attempt {state.attempt}")
+            for f in verdict.findings
+        ],
+    )  # fmt: skip
     failures = [
         failure("review", f.acceptance_id, f"{f.problem} -> {f.change}", "changes")
         for f in verdict.findings

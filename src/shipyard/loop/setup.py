@@ -12,6 +12,7 @@ from shipyard import workspace
 from shipyard.config import Config, load_config
 from shipyard.evidence import new_run_id, state_dir
 from shipyard.exceptions import GitError, SpecError
+from shipyard.loop import learn
 from shipyard.loop.context import RunContext, RunOptions
 from shipyard.loop.state import FINAL, RunState
 from shipyard.spec import Spec, parse_spec
@@ -76,6 +77,7 @@ def start_run(
     say(Event(kind="run", summary=f"{where}\n          task: {task}"))
     ctx.say_events(first)
     os.environ[RUN_VARIABLE] = run_id
+    learn.sync_docs(ctx)
     _worktree_ready(ctx, state)
     return ctx
 
@@ -116,6 +118,7 @@ def resume_run(
         )
         ledger.commit(record.id, state, step)
         ctx.say_events(step)
+        learn.sync_docs(ctx)
         _worktree_ready(ctx, state)
     except BaseException as exc:
         ledger.release(record.id, "paused", f"resume failed: {exc}")

@@ -4,6 +4,7 @@ fast-forward the user's branch when that is safe, and say why not otherwise."""
 from __future__ import annotations
 
 from shipyard import workspace
+from shipyard.loop import learn
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import RunState
 from shipyard.store.ledger import Step
@@ -18,6 +19,7 @@ def ship(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     if ctx.options.merge:
         state.merged = merge(ctx)
         step.event("merge", state.merged)
+    learn.learned_on_ship(ctx, state, step)
     state.stage = "shipped"
     step.attempt_outcome = ("shipped", f"commit {state.commit[:10]}")
     step.event("shipped", f"shipped on {ctx.branch}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,3 +73,12 @@ class RunState(BaseModel):
     """Why the user's branch was or was not fast-forwarded."""
     reason: str | None = None
     """Why the run is blocked."""
+    learned: list[dict[str, Any]] = Field(default_factory=list)
+    """Knowledge not verified yet (the planner's decisions, review findings): written when the
+    run ships, dropped when it is blocked."""
+    diagnoses: list[dict[str, Any]] = Field(default_factory=list)
+    """Diagnoses waiting for their fix to pass the gates; then they become pitfalls."""
+    recorded: list[str] = Field(default_factory=list)
+    """Commands already recorded as verified in this run."""
+    pitfalls: list[int] = Field(default_factory=list)
+    """Known pitfalls handed to the implementer in this run."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from shipyard.exceptions import RunBusy, RunNotFound
 from shipyard.loop.state import RunState
+from shipyard.store import knowledge
 from shipyard.store.db import db_path, open_db
 
 
@@ -54,6 +55,10 @@ class Step:
     attempt_outcome: tuple[str, str] | None = None
     """(outcome, detail) ending the current attempt."""
     spec_hash: str | None = None
+    knowledge: list[knowledge.Entry] = field(default_factory=list)
+    """Knowledge learned by this step (merged and superseded as it is written)."""
+    uses: list[tuple[str, list[int]]] = field(default_factory=list)
+    """(role, ids of the knowledge entries it was given)."""
 
     def event(self, kind: str, summary: str, **data: Any) -> None:
         self.events.append(Event(kind=kind, summary=summary, data=data or None))
@@ -88,7 +93,7 @@ class Ledger:
         self.conn.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
@@ -105,7 +110,7 @@ class Ledger:
         events: Sequence[Event] = (),
     ) -> None:  # fmt: skip
         now = time.time()
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO runs (id, task, status, created_at, updated_at, base_sha, branch,"
                 " worktree, spec_hash, state, options, pid)"
@@ -141,7 +146,7 @@ class Ledger:
 
     def claim(self, run_id: str) -> None:
         """Mark this process as the one working on the run; RunBusy if another live one is."""
-        with self._tx() as db:
+        with self.transaction() as db:
             row = db.execute("SELECT pid FROM runs WHERE id = ?", (run_id,)).fetchone()
             pid = row["pid"] if row else None
             if pid and pid != os.getpid() and alive(pid):
@@ -152,7 +157,7 @@ class Ledger:
             )
 
     def release(self, run_id: str, status: str, reason: str | None = None) -> None:
-        with self._tx() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET pid = NULL, status = ?, reason = ?, updated_at = ? WHERE id = ?",
                 (status, reason, time.time(), run_id),
@@ -167,7 +172,7 @@ class Ledger:
         the step belongs to (default: the state's, which a step ending an attempt has moved on)."""
         now = time.time()
         status = state.stage if state.stage in ("shipped", "blocked") else "running"
-        with self._tx() as db:
+        with self.transaction() as db:
             attempt = attempt or state.attempt
             if step.attempt_outcome is None and state.stage == "blocked":
                 step.attempt_outcome = ("blocked", state.reason or "")
@@ -206,6 +211,11 @@ class Ledger:
                         now,
                     ),
                 )
+            knowledge.write(db, step.knowledge, now)
+            for role, ids in step.uses:
+                knowledge.mark_used(db, run_id, role, ids, now)
+            if status == "shipped":
+                knowledge.mark_helped(db, run_id)
             for verify_id, gate in step.gates:
                 db.execute(
                     "INSERT OR REPLACE INTO gate_results (run_id, attempt, verify_id, gate, status,"

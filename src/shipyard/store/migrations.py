@@ -72,4 +72,58 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, conversation, seq)
     );
     """,
+    # 2: the project's knowledge
+    """
+    CREATE TABLE knowledge (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,              -- command decision pitfall convention fact finding
+        key TEXT NOT NULL,               -- same kind and key: the same subject
+        digest TEXT NOT NULL,            -- of the normalised text: a duplicate has the same
+        text TEXT NOT NULL,
+        topic TEXT,                      -- a pitfall: "gate|check|kind" of its failure
+        data TEXT,                       -- JSON, by kind (a pitfall's failure)
+        run_id TEXT,                     -- where it came from
+        role TEXT NOT NULL,              -- gates | planner | diagnoser | reviewer | docs | user
+        evidence TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        last_used REAL,
+        used INTEGER NOT NULL DEFAULT 0,     -- runs it was given to
+        helped INTEGER NOT NULL DEFAULT 0,   -- of those, runs that shipped
+        seen INTEGER NOT NULL DEFAULT 1,     -- times it was learned (duplicates merged into it)
+        superseded_by INTEGER            -- the newer entry that replaced it
+    );
+    CREATE UNIQUE INDEX knowledge_current ON knowledge(kind, key) WHERE superseded_by IS NULL;
+    CREATE INDEX knowledge_digest ON knowledge(kind, digest) WHERE superseded_by IS NULL;
+    CREATE INDEX knowledge_topic ON knowledge(topic) WHERE topic IS NOT NULL;
+    CREATE INDEX knowledge_rank ON knowledge(kind, helped DESC, used DESC, id DESC)
+        WHERE superseded_by IS NULL;
+    CREATE VIRTUAL TABLE knowledge_fts USING fts5(
+        text, key, content='knowledge', content_rowid='id', tokenize='porter unicode61'
+    );
+    CREATE TRIGGER knowledge_added AFTER INSERT ON knowledge BEGIN
+        INSERT INTO knowledge_fts(rowid, text, key) VALUES (new.id, new.text, new.key);
+    END;
+    CREATE TRIGGER knowledge_deleted AFTER DELETE ON knowledge BEGIN
+        INSERT INTO knowledge_fts(knowledge_fts, rowid, text, key)
+            VALUES ('delete', old.id, old.text, old.key);
+    END;
+    CREATE TRIGGER knowledge_changed AFTER UPDATE OF text, key ON knowledge BEGIN
+        INSERT INTO knowledge_fts(knowledge_fts, rowid, text, key)
+            VALUES ('delete', old.id, old.text, old.key);
+        INSERT INTO knowledge_fts(rowid, text, key) VALUES (new.id, new.text, new.key);
+    END;
+    CREATE TABLE knowledge_uses (
+        run_id TEXT NOT NULL,
+        entry_id INTEGER NOT NULL REFERENCES knowledge(id) ON DELETE CASCADE,
+        role TEXT NOT NULL,              -- planner | implementer | reviewer | diagnoser
+        at REAL NOT NULL,
+        PRIMARY KEY (run_id, entry_id, role)
+    );
+    CREATE INDEX knowledge_uses_by_entry ON knowledge_uses(entry_id);
+    CREATE TABLE knowledge_sources (
+        path TEXT PRIMARY KEY,           -- an instruction file read as conventions (AGENTS.md)
+        digest TEXT NOT NULL
+    );
+    """,
 )

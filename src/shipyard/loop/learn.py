@@ -1,0 +1,159 @@
+"""The loop's side of the project's knowledge: what each role is told, and what a run learns.
+
+Read: each role gets the entries relevant to its task (``knowledge.relevant``) in its
+instructions, and the step records which ones. Written, with the step that learned it:
+
+- commands, when the gate that ran them passed (verified: kept even if the run is blocked);
+- pitfalls, when a verify passes after a diagnosis (the fix it proposed worked);
+- the planner's decisions and the reviewer's findings, only when the run ships.
+
+A failure that matches a known pitfall gets the pitfall's fix at once (``known_pitfalls``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from shipyard.loop.context import RunContext
+from shipyard.loop.state import Failure, RunState
+from shipyard.store import knowledge
+from shipyard.store.knowledge import Entry
+from shipyard.store.ledger import Step
+
+if TYPE_CHECKING:
+    from shipyard.results import Verdict
+
+
+def tell(ctx: RunContext, step: Step, role: str, query: str) -> str:
+    """The knowledge section for a role's instructions ('' when none); the step records what
+    the role was given."""
+    if not ctx.config.knowledge.enabled:
+        return ""
+    found = knowledge.relevant(ctx.ledger.conn, query, ctx.config.knowledge.budget)
+    if not found:
+        return ""
+    step.uses.append((role, [e.id for e in found if e.id is not None]))
+    kinds: dict[str, int] = {}
+    for entry in found:
+        kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
+    shown = ", ".join(f"{n} {kind}{'s' if n > 1 else ''}" for kind, n in kinds.items())
+    step.event("knowledge", f"{role} given {shown}", role=role, ids=[e.id for e in found])
+    return knowledge.section(found)
+
+
+def sync_docs(ctx: RunContext) -> None:
+    """Read the project's instruction files (AGENTS.md ...) as conventions, if they changed."""
+    if not ctx.config.knowledge.enabled:
+        return
+    from shipyard.store.knowledge_md import sync_docs as sync
+
+    with ctx.ledger.transaction() as db:
+        sync(db, ctx.project, ctx.config.knowledge.docs)
+
+
+def commands_that_worked(ctx: RunContext, state: RunState, verdict: Verdict, step: Step) -> None:
+    """The project's commands whose gate check passed in this verify, as verified knowledge."""
+    if not ctx.config.knowledge.enabled:
+        return
+    config, where = ctx.config, f"{ctx.run_id} {verdict.run_dir.rsplit('/', 1)[-1]}"
+    found: list[tuple[str, str, str]] = []
+    for gate in verdict.gates:
+        for check in gate.checks:
+            if check.status != "passed":
+                continue
+            if check.kind == "build" and check.id.startswith("build-"):
+                n = int(check.id.split("-")[1])
+                key = "build" if len(config.commands.build) == 1 else f"build {n}"
+                found.append((key, config.commands.build[n - 1], check.id))
+            elif check.kind == "suite" and config.commands.test:
+                found.append(("test", config.commands.test, "tests"))
+            elif check.kind == "app" and config.app is not None:
+                found.append(("start", config.app.start, "app"))
+    for key, command, gate in found:
+        if key in state.recorded:
+            continue
+        state.recorded.append(key)
+        evidence = f"the {gate} gate passed, run {where}"
+        step.knowledge.append(
+            Entry(kind="command", key=key, text=command, role="gates", run_id=ctx.run_id,
+                  evidence=evidence)
+        )  # fmt: skip
+    if found:
+        step.event("learned", "verified commands: " + ", ".join(k for k, _, _ in found))
+
+
+def pitfalls_fixed(ctx: RunContext, state: RunState, step: Step) -> None:
+    """The verify passed: each diagnosis before it becomes a pitfall (its fix worked)."""
+    if not state.diagnoses:
+        return
+    for found in state.diagnoses:
+        failures = [Failure(**f) for f in found["failures"]]
+        specific = [f for f in failures if f.check != "suite"] or failures
+        for f in specific:
+            first = (f.message.strip().splitlines() or [""])[0][:300]
+            text = (
+                f"When {f.gate} {f.check} fails ({f.kind}): {first}\n"
+                f"Cause: {found['root_cause']}\nFix that then passed: {found['fix_plan']}"
+            )
+            step.knowledge.append(
+                Entry(
+                    kind="pitfall",
+                    key=f.fingerprint,
+                    text=text,
+                    role="diagnoser",
+                    run_id=ctx.run_id,
+                    evidence=f"run {ctx.run_id}, diagnosed at attempt "
+                    f"{found['attempt']}, passed at attempt {state.attempt}",
+                    topic=topic(f),
+                    data={
+                        "message": f.message[:500],
+                        "gate": f.gate,
+                        "check": f.check,
+                        "kind": f.kind,
+                    },
+                )  # fmt: skip
+            )
+    step.event("learned", f"{len(state.diagnoses)} diagnosed failure(s) became pitfalls")
+    state.diagnoses = []
+
+
+def known_pitfalls(
+    ctx: RunContext, state: RunState, step: Step, failures: Sequence[Failure]
+) -> str | None:
+    """The fixes of known pitfalls that these failures match (each pitfall handed once per
+    run), for the next attempt's brief."""
+    if not ctx.config.knowledge.enabled:
+        return None
+    found: dict[int, Entry] = {}
+    for f in failures:
+        entry = knowledge.pitfall_for(ctx.ledger.conn, f.fingerprint, topic(f), f.message)
+        if entry is not None and entry.id not in state.pitfalls and entry.id is not None:
+            found[entry.id] = entry
+    if not found:
+        return None
+    state.pitfalls += list(found)
+    step.uses.append(("implementer", list(found)))
+    step.event("pitfall", f"a known pitfall: {len(found)} matched", ids=list(found))
+    lines = ["This failure is a known pitfall of this project; what fixed it before:"]
+    lines += [f"- {e.text.strip()}" for e in found.values()]
+    return "\n".join(lines)
+
+
+def remember(state: RunState, entries: Sequence[Entry]) -> None:
+    """Knowledge to write when (and only if) the run ships."""
+    state.learned += [asdict(e) for e in entries]
+
+
+def learned_on_ship(ctx: RunContext, state: RunState, step: Step) -> None:
+    if not ctx.config.knowledge.enabled or not state.learned:
+        return
+    step.knowledge += [Entry(**e) for e in state.learned]
+    kinds = sorted({e["kind"] for e in state.learned})
+    step.event("learned", f"{len(state.learned)} entries ({', '.join(kinds)})")
+    state.learned = []
+
+
+def topic(f: Failure) -> str:
+    return f"{f.gate}|{f.check}|{f.kind}"

@@ -1,0 +1,370 @@
+"""The project's knowledge: what earlier runs learned, kept in ``shipyard.db`` with full-text
+search (SQLite FTS5), and handed to every role within a token budget.
+
+Kinds: *command* (a command a gate ran and that worked), *decision* (the planner's design
+choices), *pitfall* (a failure, its diagnosed cause and the fix that then passed), *convention*
+(the project's instruction files; review findings that recurred), *fact* (added by a person),
+and *finding* (a review finding seen once: it becomes a convention when another run repeats it;
+never handed to a role).
+
+Writing: an entry with the kind and normalised text of a current one is merged into it (seen
++1); one with the kind and key of a current one but other text supersedes it (the old one stays,
+marked, and is no longer handed out). Every write runs inside the caller's transaction, so
+concurrent runs serialise on SQLite's write lock and lose nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+KINDS = ("command", "decision", "pitfall", "convention", "fact", "finding")
+Kind = Literal["command", "decision", "pitfall", "convention", "fact", "finding"]
+HANDED = ("command", "convention", "pitfall", "decision", "fact")
+"""The kinds roles are given; a finding waits to recur."""
+ALWAYS = ("command", "convention")
+"""Given first, whatever the task: verified commands and the project's conventions."""
+ALWAYS_CANDIDATES = 200
+RANKED_CANDIDATES = 60
+RECUR_SIMILARITY = 0.5
+"""Word overlap (Jaccard) at which a review finding counts as the same finding again."""
+NEAR_PITFALL = 0.5
+"""Word overlap at which a failure of the same check and kind matches a known pitfall."""
+_STOP = (
+    "the and for with that this from into are was were has have had not but its it's our you "
+    "your can will would should must may when then than them they there their what which who "
+    "how all any each one two use used using does did done been being also only more most "
+    "such very just over under out off per via"
+)
+STOPWORDS = frozenset(_STOP.split())
+MAX_QUERY_TERMS = 24
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    kind: Kind
+    text: str
+    key: str = ""
+    """What makes two entries the same subject; default: the normalised text."""
+    role: str = "user"
+    run_id: str | None = None
+    evidence: str | None = None
+    topic: str | None = None
+    data: dict[str, Any] | None = None
+    id: int | None = None
+    created_at: float | None = None
+    updated_at: float | None = None
+    last_used: float | None = None
+    used: int = 0
+    helped: int = 0
+    seen: int = 1
+    superseded_by: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def subject(self) -> str:
+        return self.key or digest(self.text)[:12]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Written:
+    """What a write did: ``added``, ``merged`` into an entry, ``superseded`` one, ``promoted``
+    a finding to a convention, or ``ignored`` (a finding already seen in the same run)."""
+
+    outcome: Literal["added", "merged", "superseded", "promoted", "ignored"]
+    id: int
+    replaced: int | None = None
+
+
+def normalised(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower().rstrip(".;:")
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(normalised(text).encode()).hexdigest()[:20]
+
+
+def tokens(text: str) -> int:
+    """A model's token count, estimated (about four characters a token)."""
+    return len(text) // 4 + 1
+
+
+def words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9_]+", text.lower()) if len(w) > 1}
+
+
+def overlap(a: str, b: str) -> float:
+    left, right = words(a), words(b)
+    return len(left & right) / len(left | right) if left or right else 0.0
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def write(
+    db: sqlite3.Connection, entries: Iterable[Entry], now: float | None = None, *,
+    imported: bool = False,
+) -> list[Written]:  # fmt: skip
+    """Add entries, merging duplicates and superseding what they contradict. Call it inside a
+    transaction (``BEGIN IMMEDIATE``): the reads and writes of a merge must not interleave.
+    ``imported``: entries read back from an export keep their counts, and importing the same
+    file twice changes nothing."""
+    now = now or time.time()
+    return [_write_one(db, entry, now, imported) for entry in entries]
+
+
+def _write_one(db: sqlite3.Connection, entry: Entry, now: float, imported: bool) -> Written:
+    if entry.kind not in KINDS:
+        raise ValueError(f"unknown knowledge kind {entry.kind!r}")
+    if entry.kind == "finding" and not imported:
+        return _finding(db, entry, now)
+    same = db.execute(
+        "SELECT * FROM knowledge WHERE kind = ? AND superseded_by IS NULL"
+        " AND (digest = ? OR key = ?) ORDER BY digest = ? DESC LIMIT 1",
+        (entry.kind, digest(entry.text), entry.subject, digest(entry.text)),
+    ).fetchone()
+    if same is not None and same["digest"] == digest(entry.text):
+        _merge(db, same["id"], entry, now, imported)
+        return Written(outcome="merged", id=same["id"])
+    new_id = _insert(db, entry, now, placeholder=same is not None)
+    if same is None:
+        return Written(outcome="added", id=new_id)
+    db.execute("UPDATE knowledge SET superseded_by = ? WHERE id = ?", (new_id, same["id"]))
+    db.execute("UPDATE knowledge SET superseded_by = NULL WHERE id = ?", (new_id,))
+    return Written(outcome="superseded", id=new_id, replaced=same["id"])
+
+
+def _insert(db: sqlite3.Connection, entry: Entry, now: float, *, placeholder: bool) -> int:
+    """Insert; with ``placeholder`` the row starts marked (superseded_by 0) so that it does not
+    clash with the current entry of its key until that one is marked superseded."""
+    cursor = db.execute(
+        "INSERT INTO knowledge (kind, key, digest, text, topic, data, run_id, role, evidence,"
+        " created_at, updated_at, last_used, used, helped, seen, superseded_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.kind, entry.subject, digest(entry.text), entry.text, entry.topic,
+            json.dumps(entry.data) if entry.data else None, entry.run_id, entry.role,
+            entry.evidence, entry.created_at or now, entry.updated_at or now, entry.last_used,
+            entry.used, entry.helped, entry.seen, 0 if placeholder else None,
+        ),
+    )  # fmt: skip
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def _merge(db: sqlite3.Connection, entry_id: int, entry: Entry, now: float, imported: bool) -> None:
+    """The same knowledge learned again: counted, and the newest source kept (read back from an
+    export: the larger counts kept)."""
+    seen = "MAX(seen, ?)" if imported else "seen + ?"
+    db.execute(
+        f"UPDATE knowledge SET seen = {seen}, updated_at = ?, run_id = COALESCE(?, run_id),"
+        " evidence = COALESCE(?, evidence), used = MAX(used, ?), helped = MAX(helped, ?),"
+        " last_used = MAX(COALESCE(last_used, 0), COALESCE(?, 0)) WHERE id = ?",
+        (entry.seen, now, entry.run_id, entry.evidence, entry.used, entry.helped,
+         entry.last_used, entry_id),
+    )  # fmt: skip
+    db.execute("UPDATE knowledge SET last_used = NULL WHERE id = ? AND last_used = 0", (entry_id,))
+
+
+def _finding(db: sqlite3.Connection, entry: Entry, now: float) -> Written:
+    """A review finding: the same one from another run makes it a convention."""
+    for row in _matching(db, entry.text, ("finding", "convention"), limit=10):
+        if row["role"] != "reviewer" or overlap(row["text"], entry.text) < RECUR_SIMILARITY:
+            continue
+        if row["run_id"] == entry.run_id:
+            return Written(outcome="ignored", id=row["id"])
+        promote = row["kind"] == "finding"
+        db.execute(
+            "UPDATE knowledge SET seen = seen + 1, updated_at = ?, run_id = ?, kind = ?"
+            " WHERE id = ?",
+            (now, entry.run_id, "convention", row["id"]),
+        )
+        return Written(outcome="promoted" if promote else "merged", id=row["id"])
+    return Written(outcome="added", id=_insert(db, entry, now, placeholder=False))
+
+
+def mark_used(
+    db: sqlite3.Connection, run_id: str, role: str, ids: Sequence[int], now: float
+) -> None:
+    """Record that a role of a run was given these entries (counted once per run)."""
+    for entry_id in ids:
+        fresh = db.execute(
+            "INSERT OR IGNORE INTO knowledge_uses (run_id, entry_id, role, at)"
+            " SELECT ?, id, ?, ? FROM knowledge WHERE id = ?",
+            (run_id, role, now, entry_id),
+        ).rowcount
+        first_for_run = (
+            fresh
+            and db.execute(
+                "SELECT COUNT(*) FROM knowledge_uses WHERE run_id = ? AND entry_id = ?",
+                (run_id, entry_id),
+            ).fetchone()[0]
+            == 1
+        )
+        db.execute(
+            "UPDATE knowledge SET last_used = ?, used = used + ? WHERE id = ?",
+            (now, 1 if first_for_run else 0, entry_id),
+        )
+
+
+def mark_helped(db: sqlite3.Connection, run_id: str) -> None:
+    """The run shipped: every entry it was given helped once more."""
+    db.execute(
+        "UPDATE knowledge SET helped = helped + 1 WHERE id IN"
+        " (SELECT DISTINCT entry_id FROM knowledge_uses WHERE run_id = ?)",
+        (run_id,),
+    )
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def entry_of(row: sqlite3.Row) -> Entry:
+    return Entry(
+        id=row["id"], kind=row["kind"], key=row["key"], text=row["text"], topic=row["topic"],
+        data=json.loads(row["data"]) if row["data"] else None, run_id=row["run_id"],
+        role=row["role"], evidence=row["evidence"], created_at=row["created_at"],
+        updated_at=row["updated_at"], last_used=row["last_used"], used=row["used"],
+        helped=row["helped"], seen=row["seen"], superseded_by=row["superseded_by"],
+    )  # fmt: skip
+
+
+def entries(
+    db: sqlite3.Connection, kind: str | None = None, *, superseded: bool = False
+) -> list[Entry]:
+    sql = "SELECT * FROM knowledge WHERE (? IS NULL OR kind = ?)"
+    if not superseded:
+        sql += " AND superseded_by IS NULL"
+    rows = db.execute(sql + " ORDER BY kind, id", (kind, kind))
+    return [entry_of(r) for r in rows]
+
+
+def get(db: sqlite3.Connection, entry_id: int) -> Entry | None:
+    row = db.execute("SELECT * FROM knowledge WHERE id = ?", (entry_id,)).fetchone()
+    return entry_of(row) if row else None
+
+
+def search(db: sqlite3.Connection, query: str, limit: int = 20) -> list[Entry]:
+    return [entry_of(r) for r in _matching(db, query, KINDS, limit=limit)]
+
+
+def match_expression(text: str) -> str | None:
+    """An FTS5 query: the distinctive words of ``text``, any of them (ranked by bm25)."""
+    seen: dict[str, None] = {}
+    for word in re.findall(r"[^\W_]+", text.lower()):
+        if len(word) > 2 and word not in STOPWORDS and not word.isdigit():
+            seen.setdefault(word, None)
+    terms = list(seen)[:MAX_QUERY_TERMS]
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+def _matching(
+    db: sqlite3.Connection, text: str, kinds: Sequence[str], limit: int
+) -> list[sqlite3.Row]:
+    expression = match_expression(text)
+    if expression is None:
+        return []
+    marks = ",".join("?" * len(kinds))
+    return db.execute(
+        "SELECT k.* FROM knowledge_fts f JOIN knowledge k ON k.id = f.rowid"
+        f" WHERE knowledge_fts MATCH ? AND k.superseded_by IS NULL AND k.kind IN ({marks})"
+        " ORDER BY bm25(knowledge_fts, 1.0, 0.5) LIMIT ?",
+        (expression, *kinds, limit),
+    ).fetchall()
+
+
+def relevant(db: sqlite3.Connection, query: str, budget: int) -> list[Entry]:
+    """The entries to give a role whose task is ``query``, within ``budget`` tokens: verified
+    commands and conventions first (those matching the query before the others), then
+    pitfalls, decisions and facts by relevance."""
+    ranked = _matching(db, query, HANDED, limit=RANKED_CANDIDATES)
+    always = [r for r in ranked if r["kind"] in ALWAYS]
+    always += db.execute(
+        "SELECT * FROM knowledge WHERE kind IN ('command', 'convention')"
+        " AND superseded_by IS NULL ORDER BY kind = 'convention', helped DESC, used DESC,"
+        " id DESC LIMIT ?",
+        (ALWAYS_CANDIDATES,),
+    ).fetchall()
+    always.sort(key=lambda r: r["kind"] != "command")  # stable: commands, then conventions
+    rest = [r for r in ranked if r["kind"] not in ALWAYS]
+    chosen: dict[int, Entry] = {}
+    spent = 0
+    for row in (*always, *rest):
+        if row["id"] in chosen:
+            continue
+        entry = entry_of(row)
+        cost = tokens(line(entry))
+        if spent + cost <= budget:
+            chosen[row["id"]] = entry
+            spent += cost
+    return list(chosen.values())
+
+
+def pitfall_for(db: sqlite3.Connection, fingerprint: str, topic: str, message: str) -> Entry | None:
+    """The known pitfall of a failure: the same fingerprint, or the same gate, check and kind
+    with a message that shares most of its words."""
+    row = db.execute(
+        "SELECT * FROM knowledge WHERE kind = 'pitfall' AND key = ? AND superseded_by IS NULL",
+        (fingerprint,),
+    ).fetchone()
+    if row is not None:
+        return entry_of(row)
+    best: tuple[float, sqlite3.Row] | None = None
+    for near in db.execute(
+        "SELECT * FROM knowledge WHERE topic = ? AND kind = 'pitfall' AND superseded_by IS NULL"
+        " ORDER BY id DESC LIMIT 50",
+        (topic,),
+    ):
+        score = overlap((json.loads(near["data"] or "{}")).get("message", ""), message)
+        if score >= NEAR_PITFALL and (best is None or score > best[0]):
+            best = (score, near)
+    return entry_of(best[1]) if best else None
+
+
+def forget(db: sqlite3.Connection, entry_id: int) -> Entry | None:
+    """Delete an entry (and the entries it superseded, which would otherwise come back)."""
+    found = get(db, entry_id)
+    if found is not None:
+        db.execute("DELETE FROM knowledge WHERE superseded_by = ?", (entry_id,))
+        db.execute("DELETE FROM knowledge WHERE id = ?", (entry_id,))
+    return found
+
+
+# -- showing --------------------------------------------------------------------------------------
+
+
+def line(entry: Entry) -> str:
+    """One entry as a role sees it."""
+    where = f"{entry.kind}" + (
+        f" · {entry.evidence}" if entry.kind == "convention" and entry.evidence else ""
+    )
+    text = entry.text.strip()
+    if entry.kind == "command":
+        text = f"{entry.key}: `{text}`" + (
+            f" (verified: {entry.evidence})" if entry.evidence else ""
+        )
+    return f"- [{where}] {text}"
+
+
+def section(found: Sequence[Entry]) -> str:
+    """The knowledge part of a role's instructions ('' when there is none)."""
+    if not found:
+        return ""
+    lines = [
+        "What is known about this project (its instruction files, and what earlier runs "
+        "verified). Follow its conventions; use its verified commands; avoid its pitfalls:",
+        *(line(e) for e in found),
+    ]
+    return "\n".join(lines)
+
+
+def with_key(entry: Entry, key: str) -> Entry:
+    return replace(entry, key=key)
