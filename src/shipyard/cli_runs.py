@@ -221,6 +221,12 @@ STATS_LABELS = {
     "diagnosis_rate": "diagnosis rate",
     "blocked_rate": "blocked rate",
     "tokens_per_shipped_run": "tokens per shipped run",
+    "knowledge_entries_per_run": "knowledge entries per run",
+    "pitfalls_matched": "failures with a known pitfall",
+    "attempts_with_knowledge": "attempts, with knowledge",
+    "attempts_without_knowledge": "attempts, without",
+    "tokens_with_knowledge": "tokens, with knowledge",
+    "tokens_without_knowledge": "tokens, without",
 }
 
 
@@ -249,8 +255,8 @@ def stats(project: Path, as_json: bool) -> None:
             shown = "n/a"
         elif isinstance(figure, Spread):
             shown = f"{value:,.2f}  (min {figure.min}, max {figure.max})"
-        elif name == "tokens_per_shipped_run":
-            shown = f"{value:,.0f}"
+        elif name.startswith("tokens_") or name == "knowledge_entries_per_run":
+            shown = f"{value:,.0f}" if name.startswith("tokens_") else f"{value:,.1f}"
         else:
             shown = f"{value:.0%}"
         print(f"{STATS_LABELS.get(name, name):<30}{base:<12}{shown}")

@@ -10,7 +10,11 @@ are summed from those rows in one pass.
 - required tests: ``required`` checks of the first verify's ``tests`` gate, all passed;
 - runtime checks and ui flows: checks of the last verify's ``runtime`` gate, by kind;
 - attempts and tokens: of shipped runs (``RunState.attempt``; input + output tokens of
-  ``usage``); diagnosis and blocked rates: of finished (shipped or blocked) runs.
+  ``usage``); diagnosis and blocked rates: of finished (shipped or blocked) runs;
+- knowledge: entries given to any role per run (``knowledge_uses``, each entry once a run);
+  failures that matched a known pitfall (``pitfall`` events over ``failed`` events); and the
+  attempts and tokens of shipped runs *with* knowledge (their implementer was given at least
+  one entry) and *without*.
 """
 
 from __future__ import annotations
@@ -52,13 +56,23 @@ runtime AS (
     FROM last_checks GROUP BY run_id
 ),
 diagnosed AS (SELECT DISTINCT run_id FROM events WHERE kind = 'diagnosis'),
+known AS (
+    SELECT run_id, COUNT(DISTINCT entry_id) AS entries, MAX(role = 'implementer') AS implementer
+    FROM knowledge_uses GROUP BY run_id
+),
+outcomes AS (
+    SELECT run_id, SUM(kind = 'pitfall') AS pitfalls, SUM(kind = 'failed') AS failed
+    FROM events WHERE kind IN ('pitfall', 'failed') GROUP BY run_id
+),
 tokens AS (SELECT run_id, SUM(input_tokens + output_tokens) AS n FROM usage GROUP BY run_id)
 SELECT r.status, json_extract(r.state, '$.attempt') AS attempts,
        f.run_id IS NOT NULL AS verified, b.status AS first_build,
        COALESCE(q.total, 0) AS req_total, COALESCE(q.passed, 0) AS req_passed,
        COALESCE(t.rt_total, 0) AS rt_total, COALESCE(t.rt_passed, 0) AS rt_passed,
        COALESCE(t.ui_total, 0) AS ui_total, COALESCE(t.ui_passed, 0) AS ui_passed,
-       d.run_id IS NOT NULL AS diagnosed, COALESCE(k.n, 0) AS tokens
+       d.run_id IS NOT NULL AS diagnosed, COALESCE(k.n, 0) AS tokens,
+       COALESCE(kn.entries, 0) AS entries, COALESCE(kn.implementer, 0) AS with_knowledge,
+       COALESCE(o.pitfalls, 0) AS pitfalls, COALESCE(o.failed, 0) AS failed
 FROM runs r
 LEFT JOIN first f ON f.run_id = r.id
 LEFT JOIN gate_results b ON b.run_id = f.run_id AND b.verify_id = f.verify_id AND b.gate = 'build'
@@ -66,6 +80,8 @@ LEFT JOIN required q ON q.run_id = r.id
 LEFT JOIN runtime t ON t.run_id = r.id
 LEFT JOIN diagnosed d ON d.run_id = r.id
 LEFT JOIN tokens k ON k.run_id = r.id
+LEFT JOIN known kn ON kn.run_id = r.id
+LEFT JOIN outcomes o ON o.run_id = r.id
 """
 
 
@@ -134,6 +150,12 @@ class Stats:
     diagnosis_rate: Figure
     blocked_rate: Figure
     tokens_per_shipped_run: Figure
+    knowledge_entries_per_run: Figure
+    pitfalls_matched: Figure
+    attempts_with_knowledge: Spread
+    attempts_without_knowledge: Spread
+    tokens_with_knowledge: Figure
+    tokens_without_knowledge: Figure
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": SCHEMA, "runs": self.runs.to_json()}
@@ -153,8 +175,11 @@ def compute(ledger: Ledger) -> Stats:
     req_runs = req_all = rt_total = rt_passed = ui_total = ui_passed = 0
     diagnosed = 0
     attempts: list[int] = []
-    tokens = 0
+    tokens = entries = pitfalls = failed = 0
+    split: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
     for row in ledger.conn.execute(_PER_RUN):
+        entries += row["entries"]
+        pitfalls, failed = pitfalls + row["pitfalls"], failed + row["failed"]
         total += 1
         if row["status"] in status:
             status[row["status"]] += 1
@@ -171,6 +196,9 @@ def compute(ledger: Ledger) -> Stats:
         if row["status"] == "shipped":
             attempts.append(int(row["attempts"] or 0))
             tokens += row["tokens"]
+            side = split[bool(row["with_knowledge"])]
+            side[0].append(int(row["attempts"] or 0))
+            side[1].append(row["tokens"])
     runs = RunCounts(total=total, **status)
     return Stats(
         runs=runs,
@@ -178,13 +206,25 @@ def compute(ledger: Ledger) -> Stats:
         required_tests_first_verify=Figure(numerator=req_all, denominator=req_runs),
         runtime_checks_passing=Figure(numerator=rt_passed, denominator=rt_total),
         ui_flows_passing=Figure(numerator=ui_passed, denominator=ui_total),
-        attempts_per_shipped_run=Spread(
-            numerator=sum(attempts),
-            denominator=len(attempts),
-            min=min(attempts, default=None),
-            max=max(attempts, default=None),
-        ),
+        attempts_per_shipped_run=_spread(attempts),
         diagnosis_rate=Figure(numerator=diagnosed, denominator=runs.finished),
         blocked_rate=Figure(numerator=runs.blocked, denominator=runs.finished),
         tokens_per_shipped_run=Figure(numerator=tokens, denominator=len(attempts)),
+        knowledge_entries_per_run=Figure(numerator=entries, denominator=total),
+        pitfalls_matched=Figure(numerator=pitfalls, denominator=failed),
+        attempts_with_knowledge=_spread(split[True][0]),
+        attempts_without_knowledge=_spread(split[False][0]),
+        tokens_with_knowledge=Figure(
+            numerator=sum(split[True][1]), denominator=len(split[True][1])
+        ),
+        tokens_without_knowledge=Figure(
+            numerator=sum(split[False][1]), denominator=len(split[False][1])
+        ),
     )
+
+
+def _spread(values: list[int]) -> Spread:
+    return Spread(
+        numerator=sum(values), denominator=len(values),
+        min=min(values, default=None), max=max(values, default=None),
+    )  # fmt: skip

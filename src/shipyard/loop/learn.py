@@ -12,6 +12,7 @@ A failure that matches a known pitfall gets the pitfall's fix at once (``known_p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
@@ -28,10 +29,11 @@ if TYPE_CHECKING:
 
 def tell(ctx: RunContext, step: Step, role: str, query: str) -> str:
     """The knowledge section for a role's instructions ('' when none); the step records what
-    the role was given."""
+    the role was given. What the run itself learned is not handed back to it."""
     if not ctx.config.knowledge.enabled:
         return ""
     found = knowledge.relevant(ctx.ledger.conn, query, ctx.config.knowledge.budget)
+    found = [e for e in found if e.run_id != ctx.run_id]  # not what this run learned itself
     if not found:
         return ""
     step.uses.append((role, [e.id for e in found if e.id is not None]))
@@ -92,9 +94,8 @@ def pitfalls_fixed(ctx: RunContext, state: RunState, step: Step) -> None:
         failures = [Failure(**f) for f in found["failures"]]
         specific = [f for f in failures if f.check != "suite"] or failures
         for f in specific:
-            first = (f.message.strip().splitlines() or [""])[0][:300]
             text = (
-                f"When {f.gate} {f.check} fails ({f.kind}): {first}\n"
+                f"When {f.gate} {f.check} fails ({f.kind}): {_what(f.message)}\n"
                 f"Cause: {found['root_cause']}\nFix that then passed: {found['fix_plan']}"
             )
             step.knowledge.append(
@@ -155,5 +156,24 @@ def learned_on_ship(ctx: RunContext, state: RunState, step: Step) -> None:
     state.learned = []
 
 
+def _what(message: str) -> str:
+    """A failure in a line or two: its first line, and the error a test runner printed."""
+    lines = message.strip().splitlines() or [""]
+    error = next(
+        (
+            m.group(1)
+            for line in lines[1:]
+            if (m := re.match(r"^E\s+(\w+(?:Error|Exception)\b.*)", line))
+        ),
+        None,
+    )
+    return lines[0][:300] + (f" — {error[:300]}" if error else "")
+
+
 def topic(f: Failure) -> str:
-    return f"{f.gate}|{f.check}|{f.kind}"
+    """What a failure is about: its gate, check and kind; for the suite, the first test that
+    failed (``tests|suite:tests/test_x.py::test_y|assertion``)."""
+    check = f.check
+    if check == "suite" and (m := re.search(r"tests? failed: (\S+)", f.message)):
+        check = f"suite:{m.group(1)}"
+    return f"{f.gate}|{check}|{f.kind}"
