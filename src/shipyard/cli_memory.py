@@ -185,7 +185,7 @@ def _show(found: list[Entry], as_json: bool, *, empty: str, query: str | None = 
     for e in found:
         mark = f" superseded by #{e.superseded_by}" if e.superseded_by else ""
         print(f"#{e.id:<5} {e.kind:<10} {_one(e)}")
-        source = ", ".join(x for x in (e.role, e.run_id, e.evidence) if x)
+        source = " · ".join(x for x in (e.role, e.run_id, e.evidence) if x)
         print(f"       {source} · seen {e.seen} · used {e.used} · helped {e.helped}{mark}")
 
 

@@ -33,7 +33,8 @@ def tell(ctx: RunContext, step: Step, role: str, query: str) -> str:
     if not ctx.config.knowledge.enabled:
         return ""
     found = knowledge.relevant(ctx.ledger.conn, query, ctx.config.knowledge.budget)
-    found = [e for e in found if e.run_id != ctx.run_id]  # not what this run learned itself
+    # not what this run learned first itself (a merge moves run_id on, and counts seen up)
+    found = [e for e in found if not (e.run_id == ctx.run_id and e.seen == 1)]
     if not found:
         return ""
     step.uses.append((role, [e.id for e in found if e.id is not None]))
@@ -59,7 +60,7 @@ def commands_that_worked(ctx: RunContext, state: RunState, verdict: Verdict, ste
     """The project's commands whose gate check passed in this verify, as verified knowledge."""
     if not ctx.config.knowledge.enabled:
         return
-    config, where = ctx.config, f"{ctx.run_id} {verdict.run_dir.rsplit('/', 1)[-1]}"
+    config, where = ctx.config, f"run {ctx.run_id}, {verdict.run_dir.rsplit('/', 1)[-1]}"
     found: list[tuple[str, str, str]] = []
     for gate in verdict.gates:
         for check in gate.checks:
@@ -77,7 +78,7 @@ def commands_that_worked(ctx: RunContext, state: RunState, verdict: Verdict, ste
         if key in state.recorded:
             continue
         state.recorded.append(key)
-        evidence = f"the {gate} gate passed, run {where}"
+        evidence = f"the {gate} gate passed, {where}"
         step.knowledge.append(
             Entry(kind="command", key=key, text=command, role="gates", run_id=ctx.run_id,
                   evidence=evidence)
@@ -105,8 +106,8 @@ def pitfalls_fixed(ctx: RunContext, state: RunState, step: Step) -> None:
                     text=text,
                     role="diagnoser",
                     run_id=ctx.run_id,
-                    evidence=f"run {ctx.run_id}, diagnosed at attempt "
-                    f"{found['attempt']}, passed at attempt {state.attempt}",
+                    evidence=f"diagnosed at attempt {found['attempt']}, its fix "
+                    f"passed at attempt {state.attempt}",
                     topic=topic(f),
                     data={
                         "message": f.message[:500],
