@@ -174,6 +174,12 @@ def test_the_command_prints_one_line_per_metric_or_says_there_are_no_runs(
         "diagnosis rate 1/3 33%",
         "blocked rate 1/3 33%",
         "tokens per shipped run 750/2 375",
+        "knowledge entries per run 0/5 0.0",
+        "failures with a known pitfall 0/0 n/a",
+        "attempts, with knowledge 0/0 n/a",
+        "attempts, without 3/2 1.50 (min 1, max 2)",
+        "tokens, with knowledge 0/0 n/a",
+        "tokens, without 750/2 375",
     ]
 
 

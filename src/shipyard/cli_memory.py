@@ -123,7 +123,7 @@ def add(project: Path, text: str, kind: str, key: str | None, as_json: bool) -> 
 
 
 def forget(project: Path, entry_id: int, as_json: bool) -> None:
-    with _store(project, write=False) as db:
+    with _store(project, write=True) as db:  # a rule of AGENTS.md is forgotten for good
         gone = _tx(db, lambda d: knowledge.forget(d, entry_id))
     if gone is None:
         _fail(

@@ -69,22 +69,20 @@ def commands_that_worked(ctx: RunContext, state: RunState, verdict: Verdict, ste
             if check.kind == "build" and check.id.startswith("build-"):
                 n = int(check.id.split("-")[1])
                 key = "build" if len(config.commands.build) == 1 else f"build {n}"
-                found.append((key, config.commands.build[n - 1], check.id))
+                found.append((key, config.commands.build[n - 1], f"the build gate's {check.id}"))
             elif check.kind == "suite" and config.commands.test:
-                found.append(("test", config.commands.test, "tests"))
+                found.append(("test", config.commands.test, "the tests gate"))
             elif check.kind == "app" and config.app is not None:
-                found.append(("start", config.app.start, "app"))
-    for key, command, gate in found:
-        if key in state.recorded:
-            continue
+                found.append(("start", config.app.start, "the app (ready) in the runtime gate"))
+    new = [(key, command, what) for key, command, what in found if key not in state.recorded]
+    for key, command, what in new:
         state.recorded.append(key)
-        evidence = f"the {gate} gate passed, {where}"
         step.knowledge.append(
             Entry(kind="command", key=key, text=command, role="gates", run_id=ctx.run_id,
-                  evidence=evidence)
+                  evidence=f"{what} passed, {where}")
         )  # fmt: skip
-    if found:
-        step.event("learned", "verified commands: " + ", ".join(k for k, _, _ in found))
+    if new:
+        step.event("learned", "verified commands: " + ", ".join(k for k, _, _ in new))
 
 
 def pitfalls_fixed(ctx: RunContext, state: RunState, step: Step) -> None:

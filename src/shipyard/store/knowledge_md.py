@@ -256,8 +256,8 @@ def sync_docs(db: sqlite3.Connection, project: Path, names: Sequence[str] = DOC_
                 db.execute(
                     "UPDATE knowledge SET evidence = ? WHERE id = ?", (entry.evidence, current[key])
                 )
-            else:
-                knowledge.write(db, [entry])
+            else:  # under its own key, never merged into a person's entry of the same text
+                knowledge.insert(db, entry)
                 changes += 1
         if sha is None:
             db.execute("DELETE FROM knowledge_sources WHERE path = ?", (name,))
