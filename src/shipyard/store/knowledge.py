@@ -32,6 +32,17 @@ ALWAYS = ("command", "convention")
 """Given first, whatever the task: verified commands and the project's conventions."""
 ALWAYS_CANDIDATES = 200
 RANKED_CANDIDATES = 60
+STANDING_SHARE = 0.5
+"""Of the budget left after commands, the most that conventions take while entries ranked for
+the task wait (what those leave goes back to the conventions): a few hundred conventions must not
+crowd out the pitfalls of the task."""
+COMMON_TERM = 1000
+"""A query word in this many entries or more is common: searched for only when no word is rarer,
+and then among the newest COMMON_TERM entries."""
+RANKED_ROWS = 2000
+"""About the most entries one search ranks (counted once per word): the rarest words are kept
+while their entries add up to no more (the rarest one always), which bounds a search's time on a
+large store."""
 RECUR_SIMILARITY = 0.5
 """Word overlap (Jaccard) at which a review finding counts as the same finding again."""
 NEAR_PITFALL = 0.5
@@ -126,20 +137,33 @@ def _write_one(db: sqlite3.Connection, entry: Entry, now: float, imported: bool)
         raise ValueError(f"unknown knowledge kind {entry.kind!r}")
     if entry.kind == "finding" and not imported:
         return _finding(db, entry, now)
+    # a rule read from an instruction file is the file's: a person's entry or a run's with the
+    # same text is kept apart (it would go with the rule when the file drops it)
+    # (two lookups, each by its own index: one query with OR scans the kind)
+    text = digest(entry.text)
     same = db.execute(
-        "SELECT * FROM knowledge WHERE kind = ? AND superseded_by IS NULL"
-        " AND (digest = ? OR key = ?) ORDER BY digest = ? DESC LIMIT 1",
-        (entry.kind, digest(entry.text), entry.subject, digest(entry.text)),
+        "SELECT * FROM knowledge WHERE kind = ? AND digest = ? AND superseded_by IS NULL"
+        " AND (role != 'docs' OR ? = 'docs') LIMIT 1",
+        (entry.kind, text, entry.role),
     ).fetchone()
-    if same is not None and same["digest"] == digest(entry.text):
+    if same is not None:
         _merge(db, same["id"], entry, now, imported)
         return Written(outcome="merged", id=same["id"])
+    same = db.execute(
+        "SELECT * FROM knowledge WHERE kind = ? AND key = ? AND superseded_by IS NULL",
+        (entry.kind, entry.subject),
+    ).fetchone()
     new_id = _insert(db, entry, now, placeholder=same is not None)
     if same is None:
         return Written(outcome="added", id=new_id)
     db.execute("UPDATE knowledge SET superseded_by = ? WHERE id = ?", (new_id, same["id"]))
     db.execute("UPDATE knowledge SET superseded_by = NULL WHERE id = ?", (new_id,))
     return Written(outcome="superseded", id=new_id, replaced=same["id"])
+
+
+def insert(db: sqlite3.Connection, entry: Entry, now: float | None = None) -> int:
+    """Add an entry under its own key, merging nothing (the rules of instruction files)."""
+    return _insert(db, entry, now or time.time(), placeholder=False)
 
 
 def _insert(db: sqlite3.Connection, entry: Entry, now: float, *, placeholder: bool) -> int:
@@ -164,24 +188,42 @@ def _merge(db: sqlite3.Connection, entry_id: int, entry: Entry, now: float, impo
     """The same knowledge learned again: counted, and the newest source kept (read back from an
     export: the larger counts kept)."""
     seen = "MAX(seen, ?)" if imported else "seen + ?"
+    updated = "MAX(updated_at, COALESCE(?, updated_at))" if imported else "?"
     db.execute(
-        f"UPDATE knowledge SET seen = {seen}, updated_at = ?, run_id = COALESCE(?, run_id),"
+        f"UPDATE knowledge SET seen = {seen}, updated_at = {updated}, run_id = COALESCE(?, run_id),"
         " evidence = COALESCE(?, evidence), used = MAX(used, ?), helped = MAX(helped, ?),"
         " last_used = MAX(COALESCE(last_used, 0), COALESCE(?, 0)) WHERE id = ?",
-        (entry.seen, now, entry.run_id, entry.evidence, entry.used, entry.helped,
-         entry.last_used, entry_id),
+        (entry.seen, entry.updated_at if imported else now, entry.run_id, entry.evidence,
+         entry.used, entry.helped, entry.last_used, entry_id),
     )  # fmt: skip
     db.execute("UPDATE knowledge SET last_used = NULL WHERE id = ? AND last_used = 0", (entry_id,))
 
 
 def _finding(db: sqlite3.Connection, entry: Entry, now: float) -> Written:
     """A review finding: the same one from another run makes it a convention."""
+    same = db.execute(
+        "SELECT id FROM knowledge WHERE kind = 'convention' AND superseded_by IS NULL"
+        " AND digest = ? AND role != 'docs'",
+        (digest(entry.text),),
+    ).fetchone()
+    if same is not None:  # a convention already says it
+        _merge(db, same["id"], entry, now, imported=False)
+        return Written(outcome="merged", id=same["id"])
     for row in _matching(db, entry.text, ("finding", "convention"), limit=10):
         if row["role"] != "reviewer" or overlap(row["text"], entry.text) < RECUR_SIMILARITY:
             continue
         if row["run_id"] == entry.run_id:
             return Written(outcome="ignored", id=row["id"])
         promote = row["kind"] == "finding"
+        taken = db.execute(
+            "SELECT id FROM knowledge WHERE kind = 'convention' AND key = ?"
+            " AND superseded_by IS NULL",
+            (row["key"],),
+        ).fetchone()
+        if promote and taken is not None:  # the finding's subject is a convention already
+            _merge(db, taken["id"], entry, now, imported=False)
+            db.execute("DELETE FROM knowledge WHERE id = ?", (row["id"],))
+            return Written(outcome="merged", id=taken["id"])
         db.execute(
             "UPDATE knowledge SET seen = seen + 1, updated_at = ?, run_id = ?, kind = ?"
             " WHERE id = ?",
@@ -258,54 +300,102 @@ def search(db: sqlite3.Connection, query: str, limit: int = 20) -> list[Entry]:
 
 def match_expression(text: str) -> str | None:
     """An FTS5 query: the distinctive words of ``text``, any of them (ranked by bm25)."""
+    terms = _terms(text)
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+def _terms(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for word in re.findall(r"[^\W_]+", text.lower()):
         if len(word) > 2 and word not in STOPWORDS and not word.isdigit():
             seen.setdefault(word, None)
-    terms = list(seen)[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+    return list(seen)[:MAX_QUERY_TERMS]
 
 
 def _matching(
     db: sqlite3.Connection, text: str, kinds: Sequence[str], limit: int
 ) -> list[sqlite3.Row]:
-    expression = match_expression(text)
-    if expression is None:
+    """The current entries of these kinds that match ``text``, best first. On a store of more
+    than RANKED_ROWS entries a search by every word would rank most of them: only the rarest
+    words are searched for, and common words alone only among the newest COMMON_TERM entries."""
+    terms = _terms(text)
+    if not terms:
         return []
+    newest = db.execute("SELECT COALESCE(MAX(id), 0) FROM knowledge").fetchone()[0]
+    terms, after = _rarest(db, terms, newest) if newest > RANKED_ROWS else (terms, 0)
     marks = ",".join("?" * len(kinds))
     return db.execute(
         "SELECT k.* FROM knowledge_fts f JOIN knowledge k ON k.id = f.rowid"
-        f" WHERE knowledge_fts MATCH ? AND k.superseded_by IS NULL AND k.kind IN ({marks})"
-        " ORDER BY bm25(knowledge_fts, 1.0, 0.5) LIMIT ?",
-        (expression, *kinds, limit),
+        " WHERE knowledge_fts MATCH ? AND f.rowid > ? AND k.superseded_by IS NULL"
+        f" AND k.kind IN ({marks}) ORDER BY bm25(knowledge_fts, 1.0, 0.5) LIMIT ?",
+        (" OR ".join(f'"{t}"' for t in terms), after, *kinds, limit),
     ).fetchall()
+
+
+def _rarest(db: sqlite3.Connection, terms: list[str], newest: int) -> tuple[list[str], int]:
+    """The words to search for, rarest first while their entries add up to RANKED_ROWS (the
+    rarest one always), and the id after which to search: 0, or when every word is common the
+    id that leaves the newest COMMON_TERM entries."""
+    counts = {t: _count(db, t) for t in terms}  # COMMON_TERM: that many or more
+    terms = sorted(terms, key=counts.__getitem__)  # stable: the query's order among equals
+    common = counts[terms[0]] >= COMMON_TERM
+    kept, rows = terms[:1], counts[terms[0]]
+    for term in terms[1:]:
+        if rows + counts[term] > RANKED_ROWS or (counts[term] >= COMMON_TERM and not common):
+            break
+        kept.append(term)
+        rows += counts[term]
+    return kept, newest - COMMON_TERM if common else 0
+
+
+def _count(db: sqlite3.Connection, term: str) -> int:
+    """The entries with ``term``, counted up to COMMON_TERM (superseded ones and findings too)."""
+    return db.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM knowledge_fts WHERE knowledge_fts MATCH ? LIMIT ?)",
+        (f'"{term}"', COMMON_TERM),
+    ).fetchone()[0]
 
 
 def relevant(db: sqlite3.Connection, query: str, budget: int) -> list[Entry]:
     """The entries to give a role whose task is ``query``, within ``budget`` tokens: verified
     commands and conventions first (those matching the query before the others), then
-    pitfalls, decisions and facts by relevance."""
+    pitfalls, decisions and facts by relevance. Commands are taken first; conventions then take
+    at most STANDING_SHARE of what is left while ranked entries wait, and what those leave."""
     ranked = _matching(db, query, HANDED, limit=RANKED_CANDIDATES)
-    always = [r for r in ranked if r["kind"] in ALWAYS]
-    always += db.execute(
+    standing = db.execute(
         "SELECT * FROM knowledge WHERE kind IN ('command', 'convention')"
         " AND superseded_by IS NULL ORDER BY kind = 'convention', helped DESC, used DESC,"
         " id DESC LIMIT ?",
         (ALWAYS_CANDIDATES,),
     ).fetchall()
-    always.sort(key=lambda r: r["kind"] != "command")  # stable: commands, then conventions
+    commands = [r for r in (*ranked, *standing) if r["kind"] == "command"]
+    conventions = [r for r in (*ranked, *standing) if r["kind"] == "convention"]
     rest = [r for r in ranked if r["kind"] not in ALWAYS]
-    chosen: dict[int, Entry] = {}
-    spent = 0
-    for row in (*always, *rest):
-        if row["id"] in chosen:
-            continue
-        entry = entry_of(row)
-        cost = tokens(line(entry))
-        if spent + cost <= budget:
-            chosen[row["id"]] = entry
-            spent += cost
-    return list(chosen.values())
+    seen: dict[int, tuple[Entry, int]] = {}  # by id: the entry and its cost in tokens
+    chosen: dict[str, int] = {}  # the same text is handed once (a rule of AGENTS.md and a
+    # person's entry with its text are two entries); a command is its key and its text
+
+    def fill(rows: Iterable[sqlite3.Row], room: int) -> int:
+        """Choose the entries of ``rows`` that fit in ``room`` tokens, in order; the room left."""
+        for row in rows:
+            same = f"{row['key']}: {row['digest']}" if row["kind"] == "command" else row["digest"]
+            if same in chosen:
+                continue
+            if row["id"] not in seen:
+                entry = entry_of(row)
+                seen[row["id"]] = entry, tokens(line(entry))
+            if seen[row["id"]][1] <= room:
+                chosen[same] = row["id"]
+                room -= seen[row["id"]][1]
+        return room
+
+    left = fill(commands, budget)
+    share = int(left * STANDING_SHARE) if rest else left
+    left -= share - fill(conventions, share)
+    fill(conventions, fill(rest, left))
+    ids = set(chosen.values())
+    order = {row["id"]: None for row in (*commands, *conventions, *rest) if row["id"] in ids}
+    return [seen[i][0] for i in order]
 
 
 def pitfall_for(db: sqlite3.Connection, fingerprint: str, topic: str, message: str) -> Entry | None:
@@ -330,11 +420,15 @@ def pitfall_for(db: sqlite3.Connection, fingerprint: str, topic: str, message: s
 
 
 def forget(db: sqlite3.Connection, entry_id: int) -> Entry | None:
-    """Delete an entry (and the entries it superseded, which would otherwise come back)."""
+    """Delete an entry and every entry it superseded, and they in turn (a chain of edits)."""
     found = get(db, entry_id)
     if found is not None:
-        db.execute("DELETE FROM knowledge WHERE superseded_by = ?", (entry_id,))
-        db.execute("DELETE FROM knowledge WHERE id = ?", (entry_id,))
+        db.execute(
+            "WITH RECURSIVE chain(id) AS (SELECT ? UNION"
+            " SELECT k.id FROM knowledge k JOIN chain c ON k.superseded_by = c.id)"
+            " DELETE FROM knowledge WHERE id IN (SELECT id FROM chain)",
+            (entry_id,),
+        )
     return found
 
 
