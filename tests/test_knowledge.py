@@ -518,8 +518,9 @@ def test_an_export_imported_into_another_project_exports_the_same(tmp_path: Path
     b = _folder(tmp_path / "b", agents=None)
     imported = memory(b, "import", str(path), "--json")
     assert imported.code == 0, imported.stderr
-    assert {k: imported.json[k] for k in ("entries", "added", "merged", "superseded")} == {
-        "entries": count, "added": count, "merged": 0, "superseded": 0
+    counts = ("entries", "added", "merged", "superseded", "ignored")
+    assert {k: imported.json[k] for k in counts} == {
+        "entries": count, "added": count, "merged": 0, "superseded": 0, "ignored": 0
     }  # fmt: skip
     again = memory(b, "export")
     assert again.code == 0, again.stderr
@@ -536,7 +537,7 @@ def test_importing_the_same_file_twice_changes_nothing(tmp_path: Path) -> None:
     second = memory(b, "import", str(path))
     assert second.code == 0, second.stderr
     assert second.stdout.strip() == (
-        f"imported {count} entries from {path}: 0 added, {count} merged, 0 superseded"
+        f"imported {count} entries from {path}: 0 added, {count} merged, 0 superseded, 0 ignored"
     )
     after, after_all = _listed(b), _listed(b, "--all")
     assert len(after_all) == len(before_all) == count
@@ -558,8 +559,8 @@ def test_an_entry_edited_in_the_export_supersedes_on_import(tmp_path: Path) -> N
     path.write_text(edited)
     imported = memory(a, "import", str(path), "--json")
     assert imported.code == 0, imported.stderr
-    assert {k: imported.json[k] for k in ("added", "merged", "superseded")} == {
-        "added": 0, "merged": count - 1, "superseded": 1
+    assert {k: imported.json[k] for k in ("added", "merged", "superseded", "ignored")} == {
+        "added": 0, "merged": count - 1, "superseded": 1, "ignored": 0
     }  # fmt: skip
     current = [e for e in _listed(a) if e["key"] == "api"]
     assert [e["text"] for e in current] == ["The API is /v3"]
@@ -661,6 +662,70 @@ def test_a_rule_also_added_by_hand_is_kept_apart_and_not_counted_again_on_every_
     agents.write_text("- Another rule.\n")
     left = [e for e in _listed(project) if e["text"] == "Keep functions short."]
     assert [e["role"] for e in left] == ["user"]
+
+
+def test_an_old_export_never_undoes_newer_knowledge(tmp_path: Path) -> None:
+    project = _folder(tmp_path / "proj", agents=None)
+    assert memory(project, "add", "The port is 8080", "--key", "port").code == 0
+    old = tmp_path / "old.md"
+    assert memory(project, "export", "-o", str(old)).code == 0
+    # exports are to the second: the newer entry must be at least a second younger
+    conn = open_db(project / ".shipyard" / "shipyard.db")
+    conn.execute("UPDATE knowledge SET updated_at = updated_at - 5, created_at = created_at - 5")
+    conn.close()
+    old.write_text(memory(project, "export").stdout)
+    assert memory(project, "add", "The port is 9090", "--key", "port").code == 0
+    imported = memory(project, "import", str(old), "--json")
+    assert imported.code == 0, imported.stderr
+    assert imported.json["ignored"] == 1 and imported.json["superseded"] == 0
+    assert [e["text"] for e in _listed(project) if e["key"] == "port"] == ["The port is 9090"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "where"),
+    [
+        ('### pitfall · "fp1"\n> text\n\n- data: [1, 2]\n', "6: data: must be a JSON object"),
+        ('### convention · "doc:AGENTS.md:abc"\n> text\n\n- role: user\n', "3: key: keys starting"),
+        ('### fact · "f"\n> text\n\n- learned: - · bogus\n', "6: learned: 'bogus': expected"),
+    ],
+)
+def test_an_import_that_would_break_later_is_refused_now(
+    tmp_path: Path, entry: str, where: str
+) -> None:
+    project = _folder(tmp_path / "proj", agents=None)
+    path = tmp_path / "bad.md"
+    path.write_text("# Project knowledge\n\n" + entry)
+    result = memory(project, "import", str(path))
+    assert result.code == 2, result.stdout + result.stderr
+    assert f"{path}:{where}" in result.stderr
+    assert not (project / ".shipyard").exists()
+
+
+def test_instruction_files_outside_the_project_or_dropped_from_the_config_are_not_read(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "outside.md"
+    secret.write_text("- SECRET_TOKEN=abc123\n")
+    project = _folder(tmp_path / "proj", agents=None)
+    (project / "AGENTS.md").symlink_to(secret)
+    (project / "CLAUDE.md").write_text("\ufeff# Title\n<!-- a note -->\n- Keep it short.\n")
+    texts = [e["text"] for e in _listed(project)]
+    assert texts == ["Keep it short."]  # no symlinked secret, no BOM title, no comment
+    (project / "shipyard.toml").write_text('[knowledge]\ndocs = ["AGENTS.md"]\n')
+    assert memory(project, "add", "a fact").code == 0  # a store on disk, synced
+    assert [e["text"] for e in _listed(project)] == ["a fact"]  # CLAUDE.md no longer listed
+
+
+def test_forgetting_an_entry_keeps_the_record_that_runs_used_it(tmp_path: Path) -> None:
+    conn = open_db(tmp_path / "shipyard.db")
+    conn.execute("BEGIN IMMEDIATE")
+    (written,) = knowledge.write(conn, [Entry(kind="fact", text="the API is under /v2")])
+    knowledge.mark_used(conn, "r-1", "implementer", [written.id], time.time())
+    knowledge.forget(conn, written.id)
+    conn.execute("COMMIT")
+    assert knowledge.get(conn, written.id) is None
+    uses = conn.execute("SELECT run_id, entry_id, role FROM knowledge_uses").fetchall()
+    assert [tuple(r) for r in uses] == [("r-1", written.id, "implementer")]  # stats stay true
 
 
 # -- several processes at once -------------------------------------------------------------------

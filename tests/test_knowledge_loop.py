@@ -253,6 +253,22 @@ def test_a_blocked_run_stores_only_what_was_verified(tmp_path: Path) -> None:
     assert [(e["kind"], e["key"]) for e in entries] == [("command", "test")]
 
 
+def test_a_project_with_knowledge_disabled_neither_reads_nor_writes_it(tmp_path: Path) -> None:
+    project = ks.make_project(tmp_path)
+    (project.path / "AGENTS.md").write_text("- Register every operation in OPERATIONS.\n")
+    config = project.path / "shipyard.toml"
+    config.write_text(config.read_text() + "\n[knowledge]\nenabled = false\n")
+    project.commit("no knowledge")
+    model = ks.model_script(tmp_path, "multiply", ["add"])
+    result = _run(project.path, "multiply", model, tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    run = _last_run(project.path)
+    assert run["attempts"] == 3 and "knowledge" not in run["events"]
+    assert "learned" not in run["events"] and "AGENTS.md" not in run["instructions"]
+    with _db(project.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM knowledge").fetchone()[0] == 0
+
+
 AGENTS_RULE = "Name every test after the behaviour it checks, never after the function (R-17)."
 MODELS = """
 [models]

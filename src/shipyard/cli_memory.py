@@ -21,6 +21,7 @@ import typer
 from shipyard.exceptions import InputError, ShipyardError
 from shipyard.store import knowledge
 from shipyard.store.knowledge import Entry
+from shipyard.store.knowledge_md import DOC_KEY
 
 SCHEMA = "shipyard.memory/1"
 USER_KINDS = ("fact", "convention", "decision")
@@ -98,6 +99,10 @@ def add(project: Path, text: str, kind: str, key: str | None, as_json: bool) -> 
         )
     if not text.strip():
         _fail(InputError("the text is empty", field="TEXT"))
+    if (key or "").startswith(DOC_KEY):
+        _fail(
+            InputError(f"keys starting with {DOC_KEY!r} belong to instruction files", field="--key")
+        )
     entry = Entry(
         kind=kind, text=text.strip(), key=(key or "").strip(), role="user", evidence="added by hand"
     )  # type: ignore[arg-type]
@@ -158,7 +163,10 @@ def import_file(project: Path, path: Path, as_json: bool) -> None:
         _fail(exc)
     with _store(project, write=True) as db:
         written = _tx(db, lambda d: knowledge.write(d, found, time.time(), imported=True))
-    counts = {o: sum(w.outcome == o for w in written) for o in ("added", "merged", "superseded")}
+    counts = {
+        o: sum(w.outcome == o for w in written)
+        for o in ("added", "merged", "superseded", "ignored")
+    }  # ignored: older than the store's entry of the same subject
     if as_json:
         print(
             json.dumps(

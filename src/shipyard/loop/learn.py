@@ -87,7 +87,7 @@ def commands_that_worked(ctx: RunContext, state: RunState, verdict: Verdict, ste
 
 def pitfalls_fixed(ctx: RunContext, state: RunState, step: Step) -> None:
     """The verify passed: each diagnosis before it becomes a pitfall (its fix worked)."""
-    if not state.diagnoses:
+    if not state.diagnoses or not ctx.config.knowledge.enabled:
         return
     for found in state.diagnoses:
         failures = [Failure(**f) for f in found["failures"]]

@@ -153,6 +153,9 @@ def _write_one(db: sqlite3.Connection, entry: Entry, now: float, imported: bool)
         "SELECT * FROM knowledge WHERE kind = ? AND key = ? AND superseded_by IS NULL",
         (entry.kind, entry.subject),
     ).fetchone()
+    # exports keep times to the second: an entry edited in the file has the stored one's time
+    if imported and same is not None and int(same["updated_at"]) > int(entry.updated_at or now):
+        return Written(outcome="ignored", id=same["id"])  # the store's is newer: an old export
     new_id = _insert(db, entry, now, placeholder=same is not None)
     if same is None:
         return Written(outcome="added", id=new_id)

@@ -37,6 +37,12 @@ TITLES = {
     "convention": "Conventions", "fact": "Facts", "finding": "Review findings (seen once)",
 }  # fmt: skip
 RULE_CHARS = 1500
+MAX_DOC_BYTES = 256 * 1024
+"""Read of each instruction file; an agent's instruction file is a page or two, not a book."""
+MAX_RULES = 500
+DOC_KEY = "doc:"
+"""The keys of rules read from instruction files (``doc:AGENTS.md:<digest>``): no other entry
+may take one."""
 
 
 # -- export / import ------------------------------------------------------------------------------
@@ -139,12 +145,22 @@ def _entry(current: dict, source: str) -> Entry:
             raise InputError(
                 f"not JSON: {exc}", file=source, field="data", line=fields["data"][1]
             ) from exc
+        if not isinstance(data, dict):
+            raise InputError(
+                "must be a JSON object", file=source, field="data", line=fields["data"][1]
+            )
+    role = value.get("role", "user")
+    if current["key"].startswith(DOC_KEY) and role != "docs":
+        raise InputError(
+            f"keys starting with {DOC_KEY!r} belong to instruction files (role: docs)",
+            file=source, field="key", line=current["line"],
+        )  # fmt: skip
     times = _times(
         value.get("learned", ""), source, fields.get("learned", ("", current["line"]))[1]
     )
-    counts = dict(re.findall(r"(seen|used|helped) (\d+)", value.get("counts", "")))
+    counts = dict(re.findall(r"(seen|used|helped) (\d{1,9})\b", value.get("counts", "")))
     return Entry(
-        kind=current["kind"], key=current["key"], text=text, role=value.get("role", "user"),
+        kind=current["kind"], key=current["key"], text=text, role=role,
         run_id=value.get("run"), evidence=value.get("evidence"), topic=value.get("topic"),
         data=data, created_at=times.get("learned"), updated_at=times.get("updated"),
         last_used=times.get("last used"), seen=int(counts.get("seen", 1)),
@@ -157,7 +173,13 @@ def _times(text: str, source: str, line: int) -> dict[str, float]:
     out: dict[str, float] = {}
     parts = [p.strip() for p in text.split("·")] if text else []
     for n, part in enumerate(parts):
-        label, value = ("learned", part) if n == 0 else (p.strip() for p in part.split(":", 1))
+        label, _, value = ("learned", "", part) if n == 0 else part.partition(":")
+        label, value = label.strip(), value.strip()
+        if label not in ("learned", "updated", "last used"):
+            raise InputError(
+                f"{part!r}: expected 'updated: TIME' or 'last used: TIME'",
+                file=source, field="learned", line=line,
+            )  # fmt: skip
         if value in ("", "-"):
             continue
         try:
@@ -186,7 +208,9 @@ def rules(text: str) -> list[tuple[int, str]]:
     """The rules of an instruction file: each list item (with what is indented under it) and
     each paragraph, with its line number; under a section, prefixed by the section's title."""
     found: list[tuple[int, str]] = []
-    heading, block, start, fenced = "", [], 0, False
+    heading, block, start, fenced, blank = "", [], 0, False, False
+    text = _without_front_matter(text.removeprefix("\ufeff"))
+    text = re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
 
     def flush() -> None:
         body = re.sub(r"^\s*([-*+]|\d+[.)])\s+", "", "\n".join(block)).strip()
@@ -207,16 +231,26 @@ def rules(text: str) -> list[tuple[int, str]]:
             heading = m.group(2).strip() if len(m.group(1)) > 1 else ""
             continue
         if not raw.strip():
+            blank = True
             if block and not _is_item(block[0]):
                 flush()
             continue
-        if _is_item(raw) and len(raw) - len(raw.lstrip()) < 2:
-            flush()
+        indented = len(raw) - len(raw.lstrip()) >= 2
+        if (_is_item(raw) and not indented) or (blank and not indented):
+            flush()  # a new item, or whatever follows a blank line unindented
+        blank = False
         if not block:
             start = number
         block.append(raw)
     flush()
     return found
+
+
+def _without_front_matter(text: str) -> str:
+    """YAML front matter (``---`` ... ``---`` at the top) is settings, not rules: blanked."""
+    if text.startswith("---\n") and (end := text.find("\n---", 4)) != -1:
+        return "\n" * text[: end + 4].count("\n") + text[end + 4 :]
+    return text
 
 
 def _is_item(line: str) -> bool:
@@ -228,9 +262,8 @@ def sync_docs(db: sqlite3.Connection, project: Path, names: Sequence[str] = DOC_
     files (call inside a transaction). Returns how many entries were added or removed."""
     changes = 0
     known = {r[0]: r[1] for r in db.execute("SELECT path, digest FROM knowledge_sources")}
-    for name in names:
-        path = project / name
-        text = path.read_text(errors="replace") if path.is_file() else None
+    for name in [*names, *(n for n in known if n not in names)]:  # a file no longer listed: gone
+        text = _read_doc(project, name) if name in names else None
         sha = hashlib.sha256(text.encode()).hexdigest() if text is not None else None
         if known.get(name) == sha:
             continue
@@ -242,8 +275,8 @@ def sync_docs(db: sqlite3.Connection, project: Path, names: Sequence[str] = DOC_
             )
         }
         wanted: dict[str, Entry] = {}
-        for line, rule in rules(text or ""):
-            key = f"{name}:{knowledge.digest(rule)}"
+        for line, rule in rules(text or "")[:MAX_RULES]:
+            key = f"{DOC_KEY}{name}:{knowledge.digest(rule)}"
             wanted[key] = Entry(
                 kind="convention", key=key, text=rule, role="docs", evidence=f"{name}:{line}"
             )
@@ -268,5 +301,20 @@ def sync_docs(db: sqlite3.Connection, project: Path, names: Sequence[str] = DOC_
     return changes
 
 
+def _read_doc(project: Path, name: str) -> str | None:
+    """An instruction file's text: only a file inside the project (a symlink out is not read:
+    its text would go into every model's prompt), at most MAX_DOC_BYTES of it."""
+    path = project / name
+    try:
+        inside = path.resolve().is_relative_to(project.resolve())
+        if not inside or not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            return handle.read(MAX_DOC_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+
+
 def _like_prefix(name: str) -> str:
-    return name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%"
+    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return DOC_KEY.replace("_", "\\_") + escaped + ":%"

@@ -115,7 +115,7 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     CREATE TABLE knowledge_uses (
         run_id TEXT NOT NULL,
-        entry_id INTEGER NOT NULL REFERENCES knowledge(id) ON DELETE CASCADE,
+        entry_id INTEGER NOT NULL,       -- kept when the entry is forgotten: stats stay true
         role TEXT NOT NULL,              -- planner | implementer | reviewer | diagnoser
         at REAL NOT NULL,
         PRIMARY KEY (run_id, entry_id, role)
