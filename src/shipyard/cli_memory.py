@@ -11,18 +11,18 @@ import json
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import typer
-
+from shipyard.cli_runs import _fail
 from shipyard.exceptions import InputError, ShipyardError
 from shipyard.store import knowledge
 from shipyard.store.knowledge import Entry
 from shipyard.store.knowledge_md import DOC_KEY
 
+T = TypeVar("T")
 SCHEMA = "shipyard.memory/1"
 USER_KINDS = ("fact", "convention", "decision")
 """What a person may add: commands are verified by the gates, pitfalls by a passing fix."""
@@ -51,15 +51,12 @@ def _store(project: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _tx(conn: sqlite3.Connection, work: Any) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
+def _tx(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """``work`` in one write transaction (the ledger's own)."""
+    from shipyard.store.ledger import Ledger
+
+    with Ledger(conn).transaction() as db:
+        return work(db)
 
 
 def list_entries(project: Path, kind: str | None, every: bool, as_json: bool) -> None:
@@ -202,9 +199,3 @@ def _one(e: Entry, width: int = 110) -> str:
     if e.kind == "command":
         text = f"{e.key}: {text}"
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _fail(exc: ShipyardError) -> typer.Exit:
-    kind = "bad input" if exc.exit_code == 2 else "could not work"
-    print(f"shipyard: {kind}: {exc}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)

@@ -162,7 +162,8 @@ def _what(message: str) -> str:
         (
             m.group(1)
             for line in lines[1:]
-            if (m := re.match(r"^E\s+(\w+(?:Error|Exception)\b.*)", line))
+            # "E   AssertionError: ..." or, in a summary, "FAILED t.py::x - AssertionError: ..."
+            if (m := re.search(r"(?:^E\s+|\s-\s)(\w+(?:Error|Exception)\b.*)", line))
         ),
         None,
     )
