@@ -48,6 +48,11 @@ def _wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.01)
 
 
+def like_escaped(text: str) -> str:
+    """``text`` for a ``LIKE ? ESCAPE '\\'`` pattern: its ``%`` and ``_`` taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def migrate(conn: sqlite3.Connection, path: Path | str = "database") -> int:
     """Apply the migrations not yet applied; returns the schema version."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]

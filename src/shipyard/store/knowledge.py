@@ -21,7 +21,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 KINDS = ("command", "decision", "pitfall", "convention", "fact", "finding")
@@ -195,11 +195,10 @@ def _merge(db: sqlite3.Connection, entry_id: int, entry: Entry, now: float, impo
     db.execute(
         f"UPDATE knowledge SET seen = {seen}, updated_at = {updated}, run_id = COALESCE(?, run_id),"
         " evidence = COALESCE(?, evidence), used = MAX(used, ?), helped = MAX(helped, ?),"
-        " last_used = MAX(COALESCE(last_used, 0), COALESCE(?, 0)) WHERE id = ?",
+        " last_used = NULLIF(MAX(COALESCE(last_used, 0), COALESCE(?, 0)), 0) WHERE id = ?",
         (entry.seen, entry.updated_at if imported else now, entry.run_id, entry.evidence,
          entry.used, entry.helped, entry.last_used, entry_id),
     )  # fmt: skip
-    db.execute("UPDATE knowledge SET last_used = NULL WHERE id = ? AND last_used = 0", (entry_id,))
 
 
 def _finding(db: sqlite3.Connection, entry: Entry, now: float) -> Written:
@@ -461,7 +460,3 @@ def section(found: Sequence[Entry]) -> str:
         *(line(e) for e in found),
     ]
     return "\n".join(lines)
-
-
-def with_key(entry: Entry, key: str) -> Entry:
-    return replace(entry, key=key)

@@ -29,6 +29,7 @@ from pathlib import Path
 from shipyard.config import DOC_FILES
 from shipyard.exceptions import InputError
 from shipyard.store import knowledge
+from shipyard.store.db import like_escaped
 from shipyard.store.knowledge import KINDS, Entry
 
 SCHEMA = "shipyard.knowledge/1"
@@ -316,5 +317,4 @@ def _read_doc(project: Path, name: str) -> str | None:
 
 
 def _like_prefix(name: str) -> str:
-    escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return DOC_KEY.replace("_", "\\_") + escaped + ":%"
+    return like_escaped(f"{DOC_KEY}{name}:") + "%"

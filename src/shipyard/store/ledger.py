@@ -19,7 +19,7 @@ from typing import Any
 from shipyard.exceptions import RunBusy, RunNotFound
 from shipyard.loop.state import RunState
 from shipyard.store import knowledge
-from shipyard.store.db import db_path, open_db
+from shipyard.store.db import db_path, like_escaped, open_db
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,7 +131,7 @@ class Ledger:
     def _by_prefix(self, prefix: str) -> sqlite3.Row:
         rows = self.conn.execute(
             "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at",
-            (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+            (like_escaped(prefix) + "%",),
         ).fetchall()
         if len(rows) == 1:
             return rows[0]
