@@ -47,7 +47,8 @@ from shipyard import process
 from shipyard.loop.context import RunContext, RunOptions
 from shipyard.loop.loop import drive
 from shipyard.loop.setup import resume_run, start_run
-from shipyard.store.ledger import Event, Step
+from shipyard.loop.step import Step
+from shipyard.store.ledger import Event
 
 TARGET_OVERHEAD_MS = 5.0
 TARGET_RESUME_S = 1.0

@@ -21,9 +21,10 @@ from fixtures.loop_support import (
     write_test,
 )
 from shipyard.loop.state import RunState
+from shipyard.loop.step import Step
 from shipyard.results import CheckResult, GateResult
 from shipyard.stats import compute
-from shipyard.store.ledger import Event, Ledger, Step, UsageRow
+from shipyard.store.ledger import Event, Ledger, UsageRow
 
 
 def gate(name: str, *checks: tuple[str, str, str]) -> dict:
@@ -76,7 +77,7 @@ def runtime(*checks: tuple[str, str]) -> dict:
 
 
 def five_runs(project: Path) -> Ledger:
-    ledger = Ledger.open(project)
+    ledger = Ledger.open(project, RunState.model_validate_json)
     # a: right first time
     add_run(ledger, "a", verifies=[("verify-1", verify(
         BUILD_OK, required("passed"),
@@ -132,7 +133,7 @@ def test_each_metric_over_runs_written_through_the_ledger(tmp_path: Path) -> Non
 
 
 def test_a_figure_with_no_base_is_null_with_base_zero(tmp_path: Path) -> None:
-    ledger = Ledger.open(tmp_path)
+    ledger = Ledger.open(tmp_path, RunState.model_validate_json)
     empty = compute(ledger).to_json()
     assert empty["runs"]["total"] == 0
     for name, figure in empty.items():

@@ -15,13 +15,14 @@ import pytest
 from shipyard.exceptions import EnvironmentProblem, RunBusy, RunNotFound
 from shipyard.loop.fingerprint import failure, normalise
 from shipyard.loop.state import RunState
+from shipyard.loop.step import Step
 from shipyard.store import migrations
 from shipyard.store.db import open_db
-from shipyard.store.ledger import Ledger, Step, UsageRow
+from shipyard.store.ledger import Ledger, UsageRow
 
 
 def _ledger(tmp_path: Path) -> Ledger:
-    return Ledger(open_db(tmp_path / "shipyard.db"))
+    return Ledger(open_db(tmp_path / "shipyard.db"), RunState.model_validate_json)
 
 
 def _run(ledger: Ledger, run_id: str = "r-1") -> None:

@@ -53,9 +53,9 @@ def _store(project: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
 
 def _tx(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
     """``work`` in one write transaction (the ledger's own)."""
-    from shipyard.store.ledger import Ledger
+    from shipyard.store.db import transaction
 
-    with Ledger(conn).transaction() as db:
+    with transaction(conn) as db:
         return work(db)
 
 

@@ -172,15 +172,16 @@ def show_report(run: str, project: Path) -> None:
 def _ledger(project: Path, *, must_exist: bool = True):
     """The project's ledger. Where there is none, nothing is created: an empty one in memory
     (status, stats), or exit 2 (log, report)."""
+    from shipyard.loop.state import RunState
     from shipyard.store.db import DB_FILE, open_db
     from shipyard.store.ledger import Ledger
 
     if not (project / ".shipyard" / DB_FILE).is_file():
         if must_exist:
             _fail(InputError(f"no runs in {project.resolve()} (no .shipyard/{DB_FILE})"))
-        return Ledger(open_db(Path(":memory:")))
+        return Ledger(open_db(Path(":memory:")), RunState.model_validate_json)
     try:
-        return Ledger.open(project.resolve())
+        return Ledger.open(project.resolve(), RunState.model_validate_json)
     except ShipyardError as exc:
         _fail(exc)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +25,15 @@ class CheckResult:
     evidence: str | None = None
     """Path of the evidence file, relative to the run directory."""
     duration: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
+        """Back from :func:`_check_json` (a gate row of the ledger, a verdict file)."""
+        return cls(
+            id=data["id"], kind=data["kind"], status=data["status"],
+            message=data.get("message") or "", covers=tuple(data.get("covers") or ()),
+            evidence=data.get("evidence"), duration=data.get("duration"),
+        )  # fmt: skip
 
 
 def result_of(
@@ -65,6 +75,14 @@ class GateResult:
             "message": self.message,
             "checks": [_check_json(c) for c in self.checks],
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GateResult:
+        """Back from :meth:`to_json`."""
+        return cls(
+            name=data["name"], checks=tuple(CheckResult.from_json(c) for c in data["checks"]),
+            duration=data.get("duration") or 0.0, message=data.get("message") or "",
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

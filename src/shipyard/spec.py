@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -325,3 +326,8 @@ def _check_ids(spec: Spec, file: str, lines: dict[Loc, int]) -> None:
                     raise fail(
                         f"{name!r} is not an acceptance id (known: {known})", (*loc, "covers", j)
                     )
+
+
+def spec_hash(text: str) -> str:
+    """The hash a run locks its spec with."""
+    return hashlib.sha256(text.encode()).hexdigest()

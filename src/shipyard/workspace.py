@@ -67,3 +67,50 @@ def worktree(project: Path, sha: str) -> Iterator[Path]:
         git("worktree", "remove", "--force", str(tree), cwd=project, check=False)
         shutil.rmtree(holder, ignore_errors=True)
         git("worktree", "prune", cwd=project, check=False)
+
+
+IGNORED = "__pycache__/\n*.py[co]\n.pytest_cache/\n.shipyard/\n"
+"""Never part of a submission, whatever the project's .gitignore says."""
+
+
+def snapshot(worktree: Path, workdir: Path, base: str, leave_out: list[str], scratch: Path) -> str:
+    """The project folder ``workdir`` of ``worktree`` as a git tree: ``base`` plus every change
+    under the folder (untracked files included), without junk and without the paths in
+    ``leave_out``. A private index in ``scratch``, so nothing staged or committed counts."""
+    ignore = scratch / "snapshot.ignore"
+    if not ignore.exists():
+        ignore.write_text(IGNORED)
+    index = {"GIT_INDEX_FILE": str(scratch / "snapshot.index")}
+    prefix = git("rev-parse", "--show-prefix", cwd=workdir).stdout.strip() or "."
+    git("read-tree", base, cwd=worktree, env=index)
+    git("-c", f"core.excludesFile={ignore}", "add", "-A", "--", prefix, cwd=worktree, env=index)
+    for start in range(0, len(leave_out), 200):
+        git(
+            "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *leave_out[start : start + 200],
+            cwd=worktree, env=index,
+        )  # fmt: skip
+    return git("write-tree", cwd=worktree, env=index).stdout.strip()
+
+
+def added_files(repo: Path, before: str, after: str) -> list[str]:
+    """Files (from the repository root) that tree ``after`` adds to tree ``before``."""
+    out = git(
+        "diff", "--name-only", "--no-renames", "--diff-filter=A", "-z", before, after, cwd=repo
+    ).stdout
+    return [n for n in out.split("\0") if n]
+
+
+def changed_files(workdir: Path, base: str, tree: str) -> list[str]:
+    """Files ``tree`` changed, added or deleted since ``base``, relative to ``workdir``."""
+    out = git(
+        "diff", "--name-only", "--no-renames", "--relative", "-z", base, tree, cwd=workdir
+    ).stdout
+    return [n for n in out.split("\0") if n]
+
+
+def diff(workdir: Path, base: str, tree: str, limit: int = 60_000) -> str:
+    """The diff from ``base`` to ``tree`` under ``workdir``, cut at ``limit`` characters."""
+    text = git("diff", "--relative", base, tree, cwd=workdir).stdout
+    if len(text) > limit:
+        text = text[:limit] + f"\n[... {len(text) - limit} more characters of diff]"
+    return text

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipyard.results import GateResult
+
 PLANNER = """\
 You are the planner of a delivery loop. You do not write code. From the task, the project's \
 configuration and a map of its files, write the spec: the contract the implementation will be \
@@ -89,3 +95,13 @@ def diagnoser_brief(spec_text: str, failures: str, history: str, evidence: str) 
         f"The failure that repeated:\n{failures}\n\n"
         f"What was tried, attempt by attempt:\n{history}\n\nThe latest evidence:\n{evidence}"
     )
+
+
+def evidence_text(gates: Sequence[GateResult], limit: int = 8000) -> str:
+    """The gates of a verify, check by check, for a brief."""
+    lines = []
+    for gate in gates:
+        lines.append(f"{gate.name}: {gate.status}")
+        for c in gate.checks:
+            lines.append(f"  {c.status:7} {c.kind} {c.id}: {c.message[:300]}")
+    return "\n".join(lines)[:limit]

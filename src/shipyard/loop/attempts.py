@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import Failure, RunState
-from shipyard.store.ledger import Step
+from shipyard.loop.step import Step
 
 DIAGNOSE_AT = 2
 BLOCK_AT = 3
@@ -70,8 +70,10 @@ def describe(failures: Sequence[Failure]) -> str:
 
 
 def block(state: RunState, step: Step, reason: str) -> RunState:
-    """End the run *blocked*, saying why."""
+    """End the run *blocked*, saying why (and the open attempt with it)."""
     state.stage, state.reason = "blocked", reason
+    if step.attempt_outcome is None:
+        step.attempt_outcome = ("blocked", reason)
     step.event("blocked", reason)
     return state
 

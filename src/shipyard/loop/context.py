@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import Config
+from shipyard.loop.state import RunState
+from shipyard.loop.step import Step
 from shipyard.spec import Spec
-from shipyard.store.ledger import Event, Ledger, Step
+from shipyard.store.ledger import Event, Ledger
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -51,7 +53,7 @@ class RunContext:
     branch: str
     config: Config
     options: RunOptions
-    ledger: Ledger
+    ledger: Ledger[RunState]
     evidence: Path
     """``.shipyard/runs/<run-id>/`` in the user's project."""
     models: dict[str, Model] = field(default_factory=dict)

@@ -11,10 +11,10 @@ from shipyard.agents.tools import Toolbox
 from shipyard.loop import learn
 from shipyard.loop.attempts import feedback, next_attempt
 from shipyard.loop.context import RunContext
-from shipyard.loop.gate import evidence_text, last_gates
 from shipyard.loop.state import RunState
+from shipyard.loop.step import Step
 from shipyard.loop.usage import add_usage
-from shipyard.store.ledger import Step
+from shipyard.loop.verify import last_gates
 
 
 class Diagnosis(BaseModel):
@@ -77,14 +77,13 @@ def diagnose(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
 
 
 def _history(ctx: RunContext) -> str:
-    rows = ctx.ledger.conn.execute(
-        "SELECT n, outcome, detail FROM attempts WHERE run_id = ? ORDER BY n", (ctx.run_id,)
-    )
-    return "\n".join(f"attempt {n}: {o or 'open'}: {d or ''}" for n, o, d in rows) or "(none)"
+    rows = ctx.ledger.attempts(ctx.run_id)
+    lines = [f"attempt {a.n}: {a.outcome or 'open'}: {a.detail or ''}" for a in rows]
+    return "\n".join(lines) or "(none)"
 
 
 def _evidence(ctx: RunContext, state: RunState) -> str:
     """The last verify's gates, check by check (the failures' full messages are above)."""
     if state.last_verify is None:
         return "(no verify ran: the attempt ended before submitting)"
-    return f"{evidence_text(last_gates(ctx, state))}\n(evidence files: {state.last_verify})"
+    return f"{prompts.evidence_text(last_gates(ctx, state))}\n(evidence files: {state.last_verify})"

@@ -18,8 +18,8 @@ from shipyard.loop.attempts import end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
 from shipyard.loop.state import RunState
+from shipyard.loop.step import Step
 from shipyard.loop.usage import add_usage
-from shipyard.store.ledger import Step
 
 NO_TOOL = (
     "No tool was called. Work only through the tools, and call submit when the change is made "

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import Failure, RunState
+from shipyard.loop.step import Step
 from shipyard.store import knowledge
 from shipyard.store.knowledge import Entry
-from shipyard.store.ledger import Step
 
 if TYPE_CHECKING:
     from shipyard.results import Verdict
@@ -32,7 +32,7 @@ def tell(ctx: RunContext, step: Step, role: str, query: str) -> str:
     the role was given. What the run itself learned is not handed back to it."""
     if not ctx.config.knowledge.enabled:
         return ""
-    found = knowledge.relevant(ctx.ledger.conn, query, ctx.config.knowledge.budget)
+    found = ctx.ledger.relevant(query, ctx.config.knowledge.budget)
     # not what this run learned first itself (a merge moves run_id on, and counts seen up)
     found = [e for e in found if not (e.run_id == ctx.run_id and e.seen == 1)]
     if not found:
@@ -128,7 +128,7 @@ def known_pitfalls(
         return None
     found: dict[int, Entry] = {}
     for f in failures:
-        entry = knowledge.pitfall_for(ctx.ledger.conn, f.fingerprint, topic(f), f.message)
+        entry = ctx.ledger.pitfall_for(f.fingerprint, topic(f), f.message)
         if entry is not None and entry.id not in state.pitfalls and entry.id is not None:
             found[entry.id] = entry
     if not found:

@@ -14,21 +14,22 @@ import time
 from collections.abc import Callable
 
 from shipyard.config import Config
+from shipyard.loop.attempts import block
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import FINAL, RunState
-from shipyard.store.ledger import Step
+from shipyard.loop.step import Step
 
 
 def _stages() -> dict[str, Callable[[RunContext, RunState], tuple[RunState, Step]]]:
     from shipyard.loop.diagnose import diagnose
-    from shipyard.loop.gate import check
     from shipyard.loop.implement import implement
     from shipyard.loop.plan import plan
     from shipyard.loop.review import review
     from shipyard.loop.ship import ship
+    from shipyard.loop.verify import verify
 
     return {
-        "plan": plan, "implement": implement, "verify": check,
+        "plan": plan, "implement": implement, "verify": verify,
         "review": review, "diagnose": diagnose, "ship": ship,
     }  # fmt: skip
 
@@ -39,9 +40,8 @@ def drive(ctx: RunContext, state: RunState) -> RunState:
     while state.stage not in FINAL:
         spent = time.monotonic() - clock
         if state.stage != "ship" and (limit := budget_hit(ctx.config, state, spent)) is not None:
-            new_state, step = state.model_copy(deep=True), Step()
-            new_state.stage, new_state.reason = "blocked", limit
-            step.event("blocked", limit)
+            step = Step()
+            new_state = block(state.model_copy(deep=True), step, limit)
         else:
             new_state, step = stages[state.stage](ctx, state)
         now = time.monotonic()

@@ -3,8 +3,6 @@ worktree with its hash. Gates only ever read the locked copy."""
 
 from __future__ import annotations
 
-import hashlib
-
 from pydantic import BaseModel, Field
 
 from shipyard import workspace
@@ -14,11 +12,12 @@ from shipyard.exceptions import InputError
 from shipyard.loop import learn
 from shipyard.loop.attempts import block
 from shipyard.loop.context import RunContext
+from shipyard.loop.setup import lock, runnable
 from shipyard.loop.state import RunState
+from shipyard.loop.step import Step
 from shipyard.loop.usage import add_usage
 from shipyard.spec import Spec, parse_spec
 from shipyard.store.knowledge import Entry, normalised
-from shipyard.store.ledger import Step
 
 REPO_MAP_ENTRIES = 300
 
@@ -62,17 +61,6 @@ def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     return state, step
 
 
-def lock(ctx: RunContext, state: RunState, step: Step, text: str) -> None:
-    """Store the spec outside the worktree with its hash; implementation starts."""
-    ctx.spec_lock.write_text(text)
-    ctx.spec_text = text
-    ctx.spec = parse_spec(text, str(ctx.spec_lock))
-    step.spec_hash = spec_hash(text)
-    accepted = ", ".join(a.id for a in ctx.spec.acceptance)
-    step.event("lock", f"spec locked ({step.spec_hash[:12]}): {accepted}", hash=step.spec_hash)
-    state.stage = "implement"
-
-
 def _decision(ctx: RunContext, d: Decision) -> Entry:
     return Entry(
         kind="decision", key=normalised(d.choice)[:120], text=f"{d.choice} (because {d.reason})",
@@ -80,13 +68,7 @@ def _decision(ctx: RunContext, d: Decision) -> Entry:
     )  # fmt: skip
 
 
-def spec_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _spec_problem(ctx: RunContext, answer: Plan) -> str | None:
-    from shipyard.loop.setup import runnable
-
     try:
         spec: Spec = parse_spec(answer.spec_yaml, "spec_yaml")
         runnable(ctx.project, spec, ctx.config)

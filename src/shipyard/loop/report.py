@@ -3,13 +3,13 @@ the diagnoses and the usage. Markdown, written to ``.shipyard/runs/<id>/report.m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from shipyard.loop.state import RunState
 from shipyard.store.ledger import Ledger, RunRecord
 
 
-def build(ledger: Ledger, run: RunRecord) -> str:
+def build(ledger: Ledger[RunState], run: RunRecord[RunState]) -> str:
     state = run.state
     outcome = (
         state.stage if state.stage in ("shipped", "blocked") else f"{run.status} at {state.stage}"
@@ -29,10 +29,9 @@ def build(ledger: Ledger, run: RunRecord) -> str:
     if state.merged:
         lines.append(f"- {state.merged}")
     lines += ["", "## Attempts", "", "| # | outcome | detail |", "| --- | --- | --- |"]
-    for n, outcome_, detail in ledger.conn.execute(
-        "SELECT n, outcome, detail FROM attempts WHERE run_id = ? ORDER BY n", (run.id,)
-    ):
-        lines.append(f"| {n} | {outcome_ or 'open'} | {(detail or '').replace('|', '/')[:300]} |")
+    for a in ledger.attempts(run.id):
+        detail = (a.detail or "").replace("|", "/")[:300]
+        lines.append(f"| {a.n} | {a.outcome or 'open'} | {detail} |")
     events = ledger.events(run.id)
     tried = [e for e in events if e.kind in ("submit", "failed", "diagnosis")]
     if tried:
@@ -40,10 +39,10 @@ def build(ledger: Ledger, run: RunRecord) -> str:
         lines += [f"- attempt {e.attempt}: {e.summary}" for e in tried]
     lines += ["", "## Gates", ""]
     for row in ledger.gate_rows(run.id):
-        gate = json.loads(row["data"])
-        bad = [c for c in gate["checks"] if c["status"] != "passed"]
-        extra = "; ".join(f"{c['id']}: {_line(c['message'])}" for c in bad[:3])
-        head = f"- attempt {row['attempt']} `{row['verify_id']}` {gate['name']}: {gate['status']}"
+        gate = row.result
+        bad = [c for c in gate.checks if c.status != "passed"]
+        extra = "; ".join(f"{c.id}: {_line(c.message)}" for c in bad[:3])
+        head = f"- attempt {row.attempt} `{row.verify_id}` {gate.name}: {gate.status}"
         lines.append(head + (f" ({extra})" if extra else ""))
     for kind, title in (("review", "Review"), ("diagnosis", "Diagnosis")):
         of_kind = [e for e in events if e.kind == kind]
@@ -56,16 +55,12 @@ def build(ledger: Ledger, run: RunRecord) -> str:
                 if kind == "diagnosis" and e.data and "fix_plan" in e.data:
                     lines.append(f"  - fix plan: {e.data['fix_plan']}")
     lines += ["", "## Usage by role", ""]
-    for role, model, inp, out in ledger.conn.execute(
-        "SELECT role, model, SUM(input_tokens), SUM(output_tokens) FROM usage WHERE run_id = ?"
-        " GROUP BY role, model ORDER BY role",
-        (run.id,),
-    ):
-        lines.append(f"- {role} ({model}): {inp:,} in, {out:,} out")
+    for u in ledger.usage_by_role(run.id):
+        lines.append(f"- {u.role} ({u.model}): {u.input_tokens:,} in, {u.output_tokens:,} out")
     return "\n".join(lines) + "\n"
 
 
-def write(ledger: Ledger, run_id: str, evidence: Path) -> Path:
+def write(ledger: Ledger[RunState], run_id: str, evidence: Path) -> Path:
     path = evidence / "report.md"
     path.write_text(build(ledger, ledger.run(run_id)))
     return path

@@ -7,17 +7,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shipyard import workspace
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
 from shipyard.loop import learn
 from shipyard.loop.attempts import block, end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
-from shipyard.loop.gate import diff, evidence_text, last_gates
 from shipyard.loop.state import RunState
+from shipyard.loop.step import Step
 from shipyard.loop.usage import add_usage
+from shipyard.loop.verify import last_gates
 from shipyard.store.knowledge import Entry
-from shipyard.store.ledger import Step
 
 
 class Finding(BaseModel):
@@ -46,8 +47,8 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         prompts.with_knowledge(prompts.REVIEWER, known),
         prompts.reviewer_brief(
             ctx.spec_text,
-            diff(ctx, state.tree or ctx.base_sha),
-            evidence_text(last_gates(ctx, state)),
+            workspace.diff(ctx.workdir, ctx.base_sha, state.tree or ctx.base_sha),
+            prompts.evidence_text(last_gates(ctx, state)),
         ),
     )
     known = {a.id for a in ctx.spec.acceptance}

@@ -15,8 +15,9 @@ from shipyard.exceptions import GitError, SpecError
 from shipyard.loop import learn
 from shipyard.loop.context import RunContext, RunOptions
 from shipyard.loop.state import FINAL, RunState
-from shipyard.spec import Spec, parse_spec
-from shipyard.store.ledger import Event, Ledger, Step
+from shipyard.loop.step import Step
+from shipyard.spec import Spec, parse_spec, spec_hash
+from shipyard.store.ledger import Event, Ledger
 
 RUN_VARIABLE = "SHIPYARD_RUN_ID"
 """Set in the environment of everything a run starts, so that a resume can find what a crashed
@@ -39,8 +40,6 @@ def start_run(
 ) -> RunContext:
     """Check the config, the spec, the models and git, then create the run, its branch and its
     worktree. The caller drives it."""
-    from shipyard.loop.plan import spec_hash
-
     project = project.resolve()
     config = load_config(project)
     base_sha, start_branch = _git_start(project)
@@ -61,12 +60,11 @@ def start_run(
     ctx = RunContext(
         run_id=run_id, task=task, project=project, worktree=tree, workdir=tree / prefix,
         base_sha=base_sha, branch=f"shipyard/{run_id}", config=config, options=options,
-        ledger=Ledger.open(project), evidence=evidence, models=models, say=say, confirm=confirm,
+        ledger=Ledger.open(project, RunState.model_validate_json), evidence=evidence,
+        models=models, say=say, confirm=confirm,
     )  # fmt: skip
     state, first = RunState(), Step()
     if spec_text is not None:  # locked in the same transaction that creates the run
-        from shipyard.loop.plan import lock
-
         lock(ctx, state, first, spec_text)
     ctx.ledger.create_run(
         run_id=run_id, task=task, base_sha=base_sha, branch=ctx.branch, worktree=str(tree),
@@ -89,7 +87,7 @@ def resume_run(
     from shipyard import process
 
     project = project.resolve()
-    ledger = Ledger.open(project)
+    ledger = Ledger.open(project, RunState.model_validate_json)
     record = ledger.run(run)
     evidence = state_dir(project) / "runs" / record.id
     config = Config.model_validate_json((evidence / "config.json").read_text())
@@ -182,8 +180,6 @@ def remove_worktree(ctx: RunContext) -> None:
 
 def _load_lock(ctx: RunContext, expected: str | None) -> str | None:
     """The locked spec into the context; why the run cannot go on when it was tampered with."""
-    from shipyard.loop.plan import spec_hash
-
     if not ctx.spec_lock.is_file():
         return None if expected is None else f"{ctx.spec_lock} is gone: the locked spec was removed"
     text = ctx.spec_lock.read_text()
@@ -191,6 +187,17 @@ def _load_lock(ctx: RunContext, expected: str | None) -> str | None:
         return f"{ctx.spec_lock}: the locked spec was changed after the run started"
     ctx.spec_text, ctx.spec = text, parse_spec(text, str(ctx.spec_lock))
     return None
+
+
+def lock(ctx: RunContext, state: RunState, step: Step, text: str) -> None:
+    """Store the spec outside the worktree with its hash; implementation starts."""
+    ctx.spec_lock.write_text(text)
+    ctx.spec_text = text
+    ctx.spec = parse_spec(text, str(ctx.spec_lock))
+    step.spec_hash = spec_hash(text)
+    accepted = ", ".join(a.id for a in ctx.spec.acceptance)
+    step.event("lock", f"spec locked ({step.spec_hash[:12]}): {accepted}", hash=step.spec_hash)
+    state.stage = "implement"
 
 
 def block_run(ctx: RunContext, state: RunState, reason: str, *, say: bool = True) -> RunState:
@@ -264,4 +271,6 @@ def _inside(project: Path, spec_file: str | None) -> str | None:
     return str(path.relative_to(project)) if path.is_relative_to(project) else None
 
 
-__all__ = ["block_run", "remove_worktree", "resume_run", "runnable", "start_run", "worktrees_root"]
+__all__ = [
+    "block_run", "lock", "remove_worktree", "resume_run", "runnable", "start_run", "worktrees_root",
+]  # fmt: skip

@@ -7,7 +7,7 @@ from shipyard import workspace
 from shipyard.loop import learn
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import RunState
-from shipyard.store.ledger import Step
+from shipyard.loop.step import Step
 
 TRAILER = "Shipyard-Run"
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shipyard.loop.state import RunState
-from shipyard.store.ledger import Step, UsageRow
+from shipyard.loop.step import Step
+from shipyard.store.rows import UsageRow
 
 if TYPE_CHECKING:
     from shipyard.agents.chat import Answer

@@ -10,103 +10,59 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic
 
 from shipyard.exceptions import RunBusy, RunNotFound
-from shipyard.loop.state import RunState
+from shipyard.results import GateResult
 from shipyard.store import knowledge
-from shipyard.store.db import db_path, like_escaped, open_db
+from shipyard.store.db import db_path, like_escaped, open_db, transaction
+from shipyard.store.figures import RunFigures, per_run
+from shipyard.store.rows import (
+    FINAL_STATUSES,
+    AttemptRow,
+    Event,
+    GateRow,
+    RoleUsage,
+    RunRecord,
+    S,
+    SavedState,
+    StepRecord,
+    UsageRow,
+)
+
+__all__ = [
+    "AttemptRow", "Event", "GateRow", "Ledger", "RoleUsage", "RunFigures", "RunRecord",
+    "SavedState", "StepRecord", "UsageRow", "alive",
+]  # fmt: skip
 
 
-@dataclass(frozen=True, kw_only=True)
-class Event:
-    kind: str
-    summary: str
-    data: dict[str, Any] | None = None
-    attempt: int | None = None
-    at: float | None = None
-    id: int | None = None
+class Ledger(Generic[S]):
+    """The runs of one project. ``load`` turns a run's saved state (JSON) back into its type."""
 
-
-@dataclass(frozen=True, kw_only=True)
-class UsageRow:
-    role: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cost: float | None = None
-
-
-@dataclass(kw_only=True)
-class Step:
-    """What one step writes, all at once."""
-
-    events: list[Event] = field(default_factory=list)
-    messages: list[tuple[str, str]] = field(default_factory=list)
-    """(conversation, one ModelMessage as JSON)."""
-    usage: list[UsageRow] = field(default_factory=list)
-    gates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    """(verify id, GateResult.to_json()) for each gate."""
-    attempt_started: bool = False
-    attempt_outcome: tuple[str, str] | None = None
-    """(outcome, detail) ending the current attempt."""
-    spec_hash: str | None = None
-    knowledge: list[knowledge.Entry] = field(default_factory=list)
-    """Knowledge learned by this step (merged and superseded as it is written)."""
-    uses: list[tuple[str, list[int]]] = field(default_factory=list)
-    """(role, ids of the knowledge entries it was given)."""
-
-    def event(self, kind: str, summary: str, **data: Any) -> None:
-        self.events.append(Event(kind=kind, summary=summary, data=data or None))
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunRecord:
-    id: str
-    task: str
-    status: str
-    created_at: float
-    updated_at: float
-    base_sha: str
-    branch: str
-    worktree: str
-    spec_hash: str | None
-    state: RunState
-    options: dict[str, Any]
-    pid: int | None
-    reason: str | None
-
-
-class Ledger:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, load: Callable[[str], S]) -> None:
         self.conn = conn
+        self.load = load
 
     @classmethod
-    def open(cls, project: Path) -> Ledger:
-        return cls(open_db(db_path(project)))
+    def open(cls, project: Path, load: Callable[[str], S]) -> Ledger[S]:
+        return cls(open_db(db_path(project)), load)
 
     def close(self) -> None:
         self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        with transaction(self.conn) as db:
+            yield db
 
     # -- runs ----------------------------------------------------------------------------------
 
     def create_run(
         self, *, run_id: str, task: str, base_sha: str, branch: str, worktree: str,
-        options: dict[str, Any], state: RunState, spec_hash: str | None = None,
+        options: dict[str, Any], state: S, spec_hash: str | None = None,
         events: Sequence[Event] = (),
     ) -> None:  # fmt: skip
         now = time.time()
@@ -122,11 +78,11 @@ class Ledger:
             for event in events:
                 self._insert_event(db, run_id, 1, event, now)
 
-    def run(self, run_id: str) -> RunRecord:
+    def run(self, run_id: str) -> RunRecord[S]:
         row = self.conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             row = self._by_prefix(run_id)
-        return _record(row)
+        return self._record(row)
 
     def _by_prefix(self, prefix: str) -> sqlite3.Row:
         rows = self.conn.execute(
@@ -139,10 +95,18 @@ class Ledger:
             raise RunNotFound(f"no run {prefix!r} in this project's ledger (see `shipyard status`)")
         raise RunNotFound(f"{prefix!r} names {len(rows)} runs; give more of the id")
 
-    def runs(self, limit: int | None = None) -> list[RunRecord]:
+    def runs(self, limit: int | None = None) -> list[RunRecord[S]]:
         sql = "SELECT * FROM runs ORDER BY created_at DESC"
         rows = self.conn.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
-        return [_record(r) for r in rows]
+        return [self._record(r) for r in rows]
+
+    def _record(self, row: sqlite3.Row) -> RunRecord[S]:
+        return RunRecord(
+            id=row["id"], task=row["task"], status=row["status"], created_at=row["created_at"],
+            updated_at=row["updated_at"], base_sha=row["base_sha"], branch=row["branch"],
+            worktree=row["worktree"], spec_hash=row["spec_hash"], state=self.load(row["state"]),
+            options=json.loads(row["options"]), pid=row["pid"], reason=row["reason"],
+        )  # fmt: skip
 
     def claim(self, run_id: str) -> None:
         """Mark this process as the one working on the run; RunBusy if another live one is."""
@@ -166,62 +130,25 @@ class Ledger:
     # -- steps ---------------------------------------------------------------------------------
 
     def commit(
-        self, run_id: str, state: RunState, step: Step, *, attempt: int | None = None
+        self, run_id: str, state: S, step: StepRecord, *, attempt: int | None = None
     ) -> None:
         """Write one step and the state after it, in one transaction. ``attempt``: the attempt
         the step belongs to (default: the state's, which a step ending an attempt has moved on)."""
         now = time.time()
-        status = state.stage if state.stage in ("shipped", "blocked") else "running"
+        status = state.stage if state.stage in FINAL_STATUSES else "running"
+        attempt = attempt or state.attempt
         with self.transaction() as db:
-            attempt = attempt or state.attempt
-            if step.attempt_outcome is None and state.stage == "blocked":
-                step.attempt_outcome = ("blocked", state.reason or "")
-            if step.attempt_outcome is not None:  # closes the attempt that was open
-                db.execute(
-                    "UPDATE attempts SET ended_at = ?, outcome = ?, detail = ?"
-                    " WHERE run_id = ? AND ended_at IS NULL",
-                    (now, *step.attempt_outcome, run_id),
-                )
-            if step.attempt_started:
-                db.execute(
-                    "INSERT OR IGNORE INTO attempts (run_id, n, started_at) VALUES (?, ?, ?)",
-                    (run_id, attempt, now),
-                )
+            _write_attempt(db, run_id, attempt, step, now)
             for event in step.events:
                 self._insert_event(db, run_id, event.attempt or attempt, event, now)
-            for conversation, data in step.messages:
-                db.execute(
-                    "INSERT INTO messages (run_id, conversation, seq, data) VALUES (?, ?,"
-                    " (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages"
-                    "  WHERE run_id = ? AND conversation = ?), ?)",
-                    (run_id, conversation, run_id, conversation, data),
-                )
-            for u in step.usage:
-                db.execute(
-                    "INSERT INTO usage (run_id, attempt, role, model, input_tokens, output_tokens,"
-                    " cost, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run_id,
-                        attempt,
-                        u.role,
-                        u.model,
-                        u.input_tokens,
-                        u.output_tokens,
-                        u.cost,
-                        now,
-                    ),
-                )
+            _write_messages(db, run_id, step.messages)
+            _write_usage(db, run_id, attempt, step.usage, now)
             knowledge.write(db, step.knowledge, now)
             for role, ids in step.uses:
                 knowledge.mark_used(db, run_id, role, ids, now)
             if status == "shipped":
                 knowledge.mark_helped(db, run_id)
-            for verify_id, gate in step.gates:
-                db.execute(
-                    "INSERT OR REPLACE INTO gate_results (run_id, attempt, verify_id, gate, status,"
-                    " data) VALUES (?, ?, ?, ?, ?, ?)",
-                    (run_id, attempt, verify_id, gate["name"], gate["status"], json.dumps(gate)),
-                )
+            _write_gates(db, run_id, attempt, step.gates)
             db.execute(
                 "UPDATE runs SET state = ?, status = ?, updated_at = ?, reason = ?,"
                 " spec_hash = COALESCE(?, spec_hash) WHERE id = ?",
@@ -273,22 +200,101 @@ class Ledger:
             for r in rows
         ]
 
-    def gate_rows(self, run_id: str | None = None) -> list[sqlite3.Row]:
-        sql = "SELECT * FROM gate_results"
+    def gate_rows(self, run_id: str | None = None) -> list[GateRow]:
+        """Every gate of every verify (of one run), in the order written."""
+        sql = "SELECT run_id, attempt, verify_id, data FROM gate_results"
         args: Sequence[str] = ()
         if run_id is not None:
             sql, args = sql + " WHERE run_id = ?", (run_id,)
-        return self.conn.execute(sql + " ORDER BY rowid", args).fetchall()
+        return [
+            GateRow(run_id=r[0], attempt=r[1], verify_id=r[2],
+                    result=GateResult.from_json(json.loads(r[3])))
+            for r in self.conn.execute(sql + " ORDER BY rowid", args)
+        ]  # fmt: skip
+
+    def verify_gates(self, run_id: str, verify_id: str) -> list[GateResult]:
+        """The gates of one verify of a run."""
+        return [g.result for g in self.gate_rows(run_id) if g.verify_id == verify_id]
+
+    def attempts(self, run_id: str) -> list[AttemptRow]:
+        rows = self.conn.execute(
+            "SELECT n, started_at, ended_at, outcome, detail FROM attempts WHERE run_id = ?"
+            " ORDER BY n",
+            (run_id,),
+        )
+        return [
+            AttemptRow(n=n, started_at=s, ended_at=e, outcome=o, detail=d) for n, s, e, o, d in rows
+        ]
+
+    def usage_by_role(self, run_id: str) -> list[RoleUsage]:
+        rows = self.conn.execute(
+            "SELECT role, model, SUM(input_tokens), SUM(output_tokens) FROM usage WHERE run_id = ?"
+            " GROUP BY role, model ORDER BY role",
+            (run_id,),
+        )
+        return [RoleUsage(role=r, model=m, input_tokens=i, output_tokens=o) for r, m, i, o in rows]
+
+    def run_figures(self) -> list[RunFigures]:
+        """One row of delivery figures per run (``shipyard stats``)."""
+        return per_run(self.conn)
+
+    # -- knowledge -----------------------------------------------------------------------------
+
+    def relevant(self, query: str, budget: int) -> list[knowledge.Entry]:
+        return knowledge.relevant(self.conn, query, budget)
+
+    def pitfall_for(self, fingerprint: str, topic: str, message: str) -> knowledge.Entry | None:
+        return knowledge.pitfall_for(self.conn, fingerprint, topic, message)
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
-    return RunRecord(
-        id=row["id"], task=row["task"], status=row["status"], created_at=row["created_at"],
-        updated_at=row["updated_at"], base_sha=row["base_sha"], branch=row["branch"],
-        worktree=row["worktree"], spec_hash=row["spec_hash"],
-        state=RunState.model_validate_json(row["state"]), options=json.loads(row["options"]),
-        pid=row["pid"], reason=row["reason"],
-    )  # fmt: skip
+def _write_attempt(
+    db: sqlite3.Connection, run_id: str, attempt: int, step: StepRecord, now: float
+) -> None:
+    if step.attempt_outcome is not None:  # closes the attempt that was open
+        db.execute(
+            "UPDATE attempts SET ended_at = ?, outcome = ?, detail = ?"
+            " WHERE run_id = ? AND ended_at IS NULL",
+            (now, *step.attempt_outcome, run_id),
+        )
+    if step.attempt_started:
+        db.execute(
+            "INSERT OR IGNORE INTO attempts (run_id, n, started_at) VALUES (?, ?, ?)",
+            (run_id, attempt, now),
+        )
+
+
+def _write_messages(
+    db: sqlite3.Connection, run_id: str, messages: Sequence[tuple[str, str]]
+) -> None:
+    for conversation, data in messages:
+        db.execute(
+            "INSERT INTO messages (run_id, conversation, seq, data) VALUES (?, ?,"
+            " (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages"
+            "  WHERE run_id = ? AND conversation = ?), ?)",
+            (run_id, conversation, run_id, conversation, data),
+        )
+
+
+def _write_usage(
+    db: sqlite3.Connection, run_id: str, attempt: int, usage: Sequence[UsageRow], now: float
+) -> None:
+    for u in usage:
+        db.execute(
+            "INSERT INTO usage (run_id, attempt, role, model, input_tokens, output_tokens,"
+            " cost, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, attempt, u.role, u.model, u.input_tokens, u.output_tokens, u.cost, now),
+        )
+
+
+def _write_gates(
+    db: sqlite3.Connection, run_id: str, attempt: int, gates: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    for verify_id, gate in gates:
+        db.execute(
+            "INSERT OR REPLACE INTO gate_results (run_id, attempt, verify_id, gate, status,"
+            " data) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, attempt, verify_id, gate["name"], gate["status"], json.dumps(gate)),
+        )
 
 
 def alive(pid: int) -> bool:
