@@ -322,7 +322,7 @@ def _failure(exc: Exception, model: Model, models: Models) -> tuple[str, str]:
     from pydantic_ai.exceptions import ModelAPIError, ModelRequestTimeout, UnexpectedModelBehavior
 
     if isinstance(exc, ModelRequestTimeout):
-        return TRANSIENT, f"the request timed out: no whole answer within {exc.timeout:g}s"
+        return TRANSIENT, f"no whole answer within {exc.timeout:g}s: the request timed out"
     if isinstance(exc, ModelAPIError):
         kind, what = classify(exc)
         return kind, what.replace("{key}", _key_hint(model, models))
