@@ -22,7 +22,7 @@ from shipyard.exceptions import InputError, ShipyardError
 if TYPE_CHECKING:
     from shipyard.loop.context import RunContext
     from shipyard.loop.state import RunState
-    from shipyard.store.ledger import Event
+    from shipyard.store.ledger import Event, Ledger
 
 INDENT = {"model": "  ", "tool": "    ", "attempt": ""}
 
@@ -156,7 +156,7 @@ def _db_file(project: Path) -> Path:
     return project / STATE_DIR / DB_FILE
 
 
-def warn_lost_runs(project: Path, ledger) -> None:
+def warn_lost_runs(project: Path, ledger: Ledger) -> None:
     """A ledger with no runs next to the evidence folders of runs: it was emptied (a 0-byte
     file) or replaced. Say so each time, rather than treat the project as new in silence."""
     runs = project / ".shipyard" / "runs"
