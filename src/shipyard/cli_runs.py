@@ -10,6 +10,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ from shipyard.exceptions import InputError, ShipyardError
 if TYPE_CHECKING:
     from shipyard.loop.context import RunContext
     from shipyard.loop.state import RunState
-    from shipyard.store.ledger import Event
+    from shipyard.store.ledger import Event, Ledger
 
 INDENT = {"model": "  ", "tool": "    ", "attempt": ""}
 
@@ -45,11 +47,14 @@ def start(
     if spec is None and not yes and not sys.stdin.isatty():
         _fail(InputError("the planner's spec must be confirmed: run in a terminal, or pass --yes"))
     options = RunOptions(model=model, yes=yes, merge=merge, spec_file=str(spec) if spec else None)
-    try:
-        ctx = start_run(project, task, options, say=say, confirm=_confirm(yes))
-    except ShipyardError as exc:
-        _fail(exc)
-    _drive(ctx, None)
+    with ledger_guard(project):
+        if _db_file(project).is_file():
+            _ledger(project).close()  # warns of lost runs
+        try:
+            ctx = start_run(project, task, options, say=say, confirm=_confirm(yes))
+        except ShipyardError as exc:
+            _fail(exc)
+        _drive(ctx, None)
 
 
 def resume(run: str, project: Path) -> None:
@@ -61,16 +66,19 @@ def resume(run: str, project: Path) -> None:
             return False
         return _confirm(False)(spec_text)
 
-    try:
-        ctx, state = resume_run(project, run, say=say, confirm=confirm)
-    except ShipyardError as exc:
-        _fail(exc)
-    if state.stage == "plan" and not ctx.options.yes and not sys.stdin.isatty():
-        ctx.ledger.release(ctx.run_id, "paused", "the planner's spec waits to be confirmed")
-        _fail(InputError("the planner's spec must be confirmed: resume in a terminal"))
-    if ctx.options.yes:
-        ctx.confirm = _confirm(True)
-    _drive(ctx, state)
+    with ledger_guard(project):
+        if _db_file(project).is_file():
+            _ledger(project).close()  # warns of lost runs
+        try:
+            ctx, state = resume_run(project, run, say=say, confirm=confirm)
+        except ShipyardError as exc:
+            _fail(exc)
+        if state.stage == "plan" and not ctx.options.yes and not sys.stdin.isatty():
+            ctx.ledger.release(ctx.run_id, "paused", "the planner's spec waits to be confirmed")
+            _fail(InputError("the planner's spec must be confirmed: resume in a terminal"))
+        if ctx.options.yes:
+            ctx.confirm = _confirm(True)
+        _drive(ctx, state)
 
 
 def _drive(ctx: RunContext, state: RunState | None) -> None:
@@ -125,7 +133,51 @@ def _confirm(yes: bool):
     return confirm
 
 
+@contextmanager
+def ledger_guard(project: Path) -> Iterator[None]:
+    """A corrupt ledger found at any point of a command: exit 3 saying so, never a traceback."""
+    import sqlite3
+
+    from shipyard.store.db import damage
+
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        problem = damage(exc, _db_file(project))
+        if problem is None:
+            raise
+        _fail(problem)
+
+
+def _db_file(project: Path) -> Path:
+    from shipyard.evidence import STATE_DIR
+    from shipyard.store.db import DB_FILE
+
+    return project / STATE_DIR / DB_FILE
+
+
+def warn_lost_runs(project: Path, ledger: Ledger) -> None:
+    """A ledger with no runs next to the evidence folders of runs: it was emptied (a 0-byte
+    file) or replaced. Say so each time, rather than treat the project as new in silence."""
+    runs = project / ".shipyard" / "runs"
+    folders = sorted(p.name for p in runs.glob("r-*") if p.is_dir()) if runs.is_dir() else []
+    if not folders or ledger.runs(limit=1):
+        return
+    shown = ", ".join(folders[-3:]) + (", ..." if len(folders) > 3 else "")
+    print(
+        f"shipyard: warning: the ledger .shipyard/shipyard.db holds no runs, but "
+        f".shipyard/runs/ has {len(folders)} run folder(s) ({shown}): the ledger was emptied "
+        "or replaced. Those runs cannot be resumed; their evidence and reports are kept there.",
+        file=sys.stderr,
+    )
+
+
 def status(project: Path, as_json: bool) -> None:
+    with ledger_guard(project):
+        _status(project, as_json)
+
+
+def _status(project: Path, as_json: bool) -> None:
     ledger = _ledger(project, must_exist=False)
     runs = ledger.runs()
     if as_json:
@@ -145,6 +197,11 @@ def status(project: Path, as_json: bool) -> None:
 
 
 def log(run: str, project: Path, as_json: bool) -> None:
+    with ledger_guard(project):
+        _log(run, project, as_json)
+
+
+def _log(run: str, project: Path, as_json: bool) -> None:
     ledger = _ledger(project)
     try:
         record = ledger.run(run)
@@ -162,11 +219,12 @@ def log(run: str, project: Path, as_json: bool) -> None:
 def show_report(run: str, project: Path) -> None:
     from shipyard.loop import report
 
-    ledger = _ledger(project)
-    try:
-        print(report.build(ledger, ledger.run(run)), end="")
-    except ShipyardError as exc:
-        _fail(exc)
+    with ledger_guard(project):
+        ledger = _ledger(project)
+        try:
+            print(report.build(ledger, ledger.run(run)), end="")
+        except ShipyardError as exc:
+            _fail(exc)
 
 
 def _ledger(project: Path, *, must_exist: bool = True):
@@ -181,9 +239,11 @@ def _ledger(project: Path, *, must_exist: bool = True):
             _fail(InputError(f"no runs in {project.resolve()} (no .shipyard/{DB_FILE})"))
         return Ledger(open_db(Path(":memory:")), RunState.model_validate_json)
     try:
-        return Ledger.open(project.resolve(), RunState.model_validate_json)
+        ledger = Ledger.open(project.resolve(), RunState.model_validate_json)
     except ShipyardError as exc:
         _fail(exc)
+    warn_lost_runs(project, ledger)
+    return ledger
 
 
 def _alive(pid: int | None) -> bool:
@@ -234,11 +294,12 @@ STATS_LABELS = {
 def stats(project: Path, as_json: bool) -> None:
     from shipyard.stats import Spread, compute
 
-    ledger = _ledger(project, must_exist=False)
-    try:
-        figures = compute(ledger)
-    finally:
-        ledger.close()
+    with ledger_guard(project):
+        ledger = _ledger(project, must_exist=False)
+        try:
+            figures = compute(ledger)
+        finally:
+            ledger.close()
     if as_json:
         print(json.dumps(figures.to_json(), indent=2))
         return

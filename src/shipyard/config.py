@@ -7,10 +7,10 @@ import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shipyard.exceptions import ConfigError
-from shipyard.formats import read_text, toml_lines, validate
+from shipyard.formats import read_text, refuse_nul, toml_lines, validate
 
 CONFIG_FILE = "shipyard.toml"
 MAX_SECONDS = 7 * 24 * 3600
@@ -19,15 +19,42 @@ Seconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
 """A duration: positive, finite, at most a week."""
 
 
+def _command(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty: give the command to run")
+    return value
+
+
+def _env_names(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"{name!r} is not an environment variable name (no '=', not empty)")
+    return value
+
+
+def _inside_project(value: str) -> str:
+    if not value.strip() or Path(value).is_absolute() or ".." in Path(value).parts:
+        raise ValueError(f"{value!r}: must be a path relative to the project, inside the project")
+    return value
+
+
+Command = Annotated[str, AfterValidator(_command)]
+"""A shell command: not blank (NUL in any input string is refused before validation)."""
+EnvVars = Annotated[dict[str, str], AfterValidator(_env_names)]
+"""Environment variables to set: every name a valid one."""
+ProjectPath = Annotated[str, AfterValidator(_inside_project)]
+"""A path read from a file Shipyard reads: relative, and inside the project."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Commands(_Strict):
-    build: tuple[str, ...] = ()
-    test: str | None = None
+    build: tuple[Command, ...] = ()
+    test: Command | None = None
     timeout: Seconds = 600
-    junit: str | None = None
+    junit: ProjectPath | None = None
     """Where a runner Shipyard does not know writes its JUnit XML, relative to the project."""
 
     @field_validator("build", mode="before")
@@ -35,19 +62,12 @@ class Commands(_Strict):
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
-    @field_validator("build")
-    @classmethod
-    def _not_blank(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if any(not cmd.strip() for cmd in value):
-            raise ValueError("a build command is empty")
-        return value
-
 
 class AppConfig(_Strict):
-    start: str
+    start: Command
     ready: str = "tcp"
     ready_timeout: Seconds = 30
-    env: dict[str, str] = Field(default_factory=dict)
+    env: EnvVars = Field(default_factory=dict)
     stop_timeout: Seconds = 5
 
     @field_validator("ready")
@@ -124,16 +144,8 @@ class Knowledge(_Strict):
     """False: runs neither read nor write it (``shipyard memory`` still works)."""
     budget: Annotated[int, Field(ge=0, le=200_000)] = 2000
     """Tokens of knowledge (estimated) each role is given at most."""
-    docs: tuple[str, ...] = DOC_FILES
+    docs: tuple[ProjectPath, ...] = DOC_FILES
     """Files at the project root read as conventions."""
-
-    @field_validator("docs")
-    @classmethod
-    def _relative(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for name in value:
-            if not name.strip() or name.startswith("/") or ".." in Path(name).parts:
-                raise ValueError(f"{name!r}: a path relative to the project, inside it")
-        return value
 
 
 class Config(_Strict):
@@ -181,5 +193,6 @@ def _validated(data: object, text: str, path: Path, prefix: tuple[str, ...]) -> 
     if not isinstance(data, dict):
         raise ConfigError("must be a table", file=str(path), field=".".join(prefix) or None)
     lines = toml_lines(text)
+    refuse_nul(data, file=str(path), lines=lines, error=ConfigError, prefix=prefix)
     config = validate(Config, data, file=str(path), lines=lines, error=ConfigError, prefix=prefix)
     return config.model_copy(update={"source": str(path)})

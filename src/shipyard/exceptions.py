@@ -12,7 +12,8 @@
         ├── PortError                no free port, or the port is taken
         ├── ModelProblem             no model configured, a bad key, an unreachable server
         │   └── ProviderUnavailable  provider errors outlasted the retries: the run is paused
-        └── RunBusy                  the run is being worked on by another live process
+        ├── RunBusy                  the run is being worked on by another live process
+        └── LedgerDamaged            ``.shipyard/shipyard.db`` is corrupt: move it aside
 
 A gate that *checked* and found the code wanting does not raise: it returns a failed result
 (exit 1). Third-party errors are mapped to these at the boundary with ``raise ... from exc``.
@@ -90,4 +91,8 @@ class ProviderUnavailable(ModelProblem):
 
 
 class RunBusy(EnvironmentProblem):
+    pass
+
+
+class LedgerDamaged(EnvironmentProblem):
     pass

@@ -6,7 +6,9 @@ use these helpers so that every message names the file, the field and, where it 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,11 @@ from pydantic import BaseModel, ValidationError
 from shipyard.exceptions import InputError
 
 Loc = tuple[str | int, ...]
+MAX_INPUT_BYTES = 1024 * 1024
+"""The largest config or spec file read (a FIFO or ``/dev/zero`` is refused before reading)."""
+MAX_ALIAS_GROWTH = 100_000
+"""How much YAML aliases may add to a document: nodes plus characters of scalars, counted as
+if every alias were written out. Past it the document is refused (an alias bomb)."""
 
 
 def dotted(loc: Iterable[str | int]) -> str:
@@ -32,18 +39,75 @@ def dotted(loc: Iterable[str | int]) -> str:
 
 def load_yaml(text: str, file: str, error: type[InputError]) -> tuple[Any, dict[Loc, int]]:
     """Parse YAML safely; return the data and a map from each key/item path to its line."""
+    node, data = safe_yaml(text, file, error)
+    lines: dict[Loc, int] = {}
+    if node is not None:
+        _walk(node, (), lines)
+    return data, lines
+
+
+def safe_yaml(
+    text: str, file: str, error: type[InputError], loader: type[Any] = yaml.SafeLoader
+) -> tuple[yaml.Node | None, Any]:
+    """The node tree and the data of one YAML document, safely loaded; aliases that would
+    expand it past MAX_ALIAS_GROWTH are refused before anything is built from it. Every YAML
+    Shipyard reads comes through here."""
+    parser = loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        node = parser.get_single_node()
+        if node is not None:
+            _bounded(node, file, error)
+        return node, (parser.construct_document(node) if node is not None else None)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(f"not valid YAML: {problem}", file=file, line=line) from exc
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        _walk(node, (), lines)
-    return data, lines
+    finally:
+        parser.dispose()
+
+
+def _bounded(root: yaml.Node, file: str, error: type[InputError]) -> None:
+    """Refuse a document whose aliases expand it by more than MAX_ALIAS_GROWTH, or refer to a
+    node from inside itself; counted once per distinct node, so the check itself is cheap."""
+    expanded: dict[int, int] = {}
+    distinct = 0
+    pending: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            pending.discard(key)
+            expanded[key] = _weight(node) + sum(expanded[id(c)] for c in _children(node))
+            continue
+        if key in expanded:
+            continue
+        if key in pending:
+            raise error("a YAML alias refers to itself", file=file, line=node.start_mark.line + 1)
+        pending.add(key)
+        distinct += _weight(node)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in expanded)
+    if expanded[id(root)] - distinct > MAX_ALIAS_GROWTH:
+        raise error(
+            f"YAML aliases expand this document to {expanded[id(root)]:,} nodes and characters "
+            f"(written out it has {distinct:,}); aliases expand it by at most "
+            f"{MAX_ALIAS_GROWTH:,}",
+            file=file,
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _weight(node: yaml.Node) -> int:
+    return 1 + (len(node.value) if isinstance(node, yaml.ScalarNode) else 0)
 
 
 def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
@@ -137,10 +201,42 @@ def _clean_loc(loc: Iterable[Any]) -> Loc:
     return tuple(out)
 
 
-def read_text(path: Path, error: type[InputError]) -> str:
+def read_text(path: Path, error: type[InputError], limit: int = MAX_INPUT_BYTES) -> str:
+    """A regular file of at most ``limit`` bytes, as UTF-8: a FIFO, a device or a huge file is
+    refused without reading it."""
     try:
-        return path.read_text(encoding="utf-8")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise error("not a regular file (a FIFO, a device or a folder)", file=str(path))
+        if info.st_size > limit:
+            raise error(f"larger than {limit:,} bytes ({info.st_size:,})", file=str(path))
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise error(f"larger than {limit:,} bytes", file=str(path))
+        return data.decode("utf-8")
     except FileNotFoundError as exc:
         raise error("file not found", file=str(path)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise error(f"cannot read: {exc}", file=str(path)) from exc
+
+
+def refuse_nul(data: Any, *, file: str, lines: dict[Loc, int], error: type[InputError],
+               prefix: Loc = ()) -> None:  # fmt: skip
+    """Exit 2 naming the field of the first string (key or value) with a NUL character: no
+    command, environment, commit message or evidence file can carry one."""
+    stack: list[tuple[Loc, Any]] = [(prefix, data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                sub = (*loc, str(key))
+                if isinstance(key, str) and "\0" in key:
+                    raise error("a key contains a NUL character", file=file, field=dotted(loc)
+                                or None, line=line_for(sub, lines))  # fmt: skip
+                stack.append((sub, item))
+        elif isinstance(value, list | tuple):
+            stack.extend(((*loc, i), item) for i, item in enumerate(value))
+        elif isinstance(value, str) and "\0" in value:
+            raise error("must not contain a NUL character", file=file,
+                        field=dotted(loc) or None, line=line_for(loc, lines))  # fmt: skip

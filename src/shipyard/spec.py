@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shipyard.config import Seconds
+from shipyard.config import Command, EnvVars, Seconds
 from shipyard.exceptions import SpecError
-from shipyard.formats import Loc, line_for, load_yaml, read_text, validate
+from shipyard.formats import Loc, line_for, load_yaml, read_text, refuse_nul, validate
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -59,11 +59,6 @@ def _header_values(value: dict[str, str]) -> dict[str, str]:
         if not name.isascii() or not text.isascii() or not name.strip():
             raise ValueError(f"header {name!r}: names and values must be non-empty ASCII")
     return value
-
-
-def _no_nul(texts: Any) -> None:
-    if any("\0" in t for t in texts):
-        raise ValueError("must not contain a NUL character")
 
 
 class HttpRequest(_Strict):
@@ -124,7 +119,7 @@ class CliCheck(_Check):
     run: str | tuple[str, ...]
     stdin: str | None = None
     timeout: Seconds = 30
-    env: dict[str, str] = Field(default_factory=dict)
+    env: EnvVars = Field(default_factory=dict)
     expect: CliExpect = Field(default_factory=CliExpect)
     fresh_app: bool = False
 
@@ -133,16 +128,6 @@ class CliCheck(_Check):
     def _not_empty(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
         if not value or (isinstance(value, str) and not value.strip()):
             raise ValueError("is empty")
-        _no_nul([value] if isinstance(value, str) else value)
-        return value
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
-            if not name or "=" in name or "\0" in name:
-                raise ValueError(f"{name!r} is not an environment variable name")
-        _no_nul(value.values())
         return value
 
 
@@ -252,10 +237,10 @@ class Checks(_Strict):
 
 
 class AppOverride(_Strict):
-    start: str | None = None
+    start: Command | None = None
     ready: str | None = None
     ready_timeout: Seconds | None = None
-    env: dict[str, str] | None = None
+    env: EnvVars | None = None
 
 
 class Spec(_Strict):
@@ -291,6 +276,7 @@ def parse_spec(text: str, file: str) -> Spec:
     data, lines = load_yaml(text, file, SpecError)
     if not isinstance(data, dict):
         raise SpecError("must be a mapping with task, acceptance and checks", file=file)
+    refuse_nul(data, file=file, lines=lines, error=SpecError)
     spec = validate(Spec, data, file=file, lines=lines, error=SpecError)
     _check_ids(spec, file, lines)
     return spec.model_copy(update={"source": file})

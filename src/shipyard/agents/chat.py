@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from pydantic_ai.exceptions import UnexpectedModelBehavior
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -34,7 +33,7 @@ from shipyard.agents import models as model_io
 from shipyard.agents.scripted import ScriptExhausted
 from shipyard.agents.tools import ToolSpec
 from shipyard.config import Models
-from shipyard.exceptions import ModelProblem, ProviderUnavailable
+from shipyard.exceptions import ModelProblem
 
 T = TypeVar("T", bound=BaseModel)
 OUTPUT_TOOL = "final_result"
@@ -116,11 +115,6 @@ class Conversation:
             )
         except ScriptExhausted as exc:  # a scripted session that ran out of lines
             raise ModelProblem(str(exc)) from exc
-        except UnexpectedModelBehavior as exc:  # an answer the provider's client could not read
-            raise ProviderUnavailable(
-                f"{self.model.model_name}: an answer that could not be read ({exc}); "
-                "the run is paused — `shipyard resume RUN` continues it"
-            ) from exc
         self.add(response)
         usage = response.usage
         return Answer(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from shipyard.agents import faults
 from shipyard.config import Models, Provider
 from shipyard.exceptions import ConfigError, ModelProblem, ProviderUnavailable
 
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from pydantic_ai.settings import ModelSettings
 
 ROLES = ("planner", "implementer", "reviewer", "diagnoser")
+OPENAI_PREFIXES = ("openai", "openai-chat", "openai-responses")
+SHAPE_ERRORS = (IndexError, KeyError, TypeError, AttributeError, ValueError)
+"""What a client raises reading an answer of the wrong shape (``choices: []``, ``null`` where an
+object belongs, the chat format answered to a Responses request)."""
 BLOCK_VAR = "SHIPYARD_BLOCK_MODEL_REQUESTS"
 PROBE_TIMEOUT = 5.0
 MAX_WAIT = 60.0
@@ -143,9 +148,12 @@ def _is_local(url: str) -> bool:
 def _refuse_if_blocked(name: str, models: Models, role: str) -> None:
     if os.environ.get(BLOCK_VAR) != "1":
         return
-    provider = models.providers.get(name.partition(":")[0])
+    prefix = name.partition(":")[0]
+    provider = models.providers.get(prefix)
     if provider is not None and _is_local(provider.base_url):
         return
+    if provider is None and prefix in OPENAI_PREFIXES and _is_local(faults.openai_base_url()):
+        return  # pydantic-ai's OpenAI provider, sent to $OPENAI_BASE_URL on this machine
     where = f"the server at {provider.base_url}" if provider else "a cloud provider"
     raise ModelProblem(
         f"model requests are blocked ({BLOCK_VAR}=1): the {role} would use {name}, on {where}; "
@@ -153,10 +161,18 @@ def _refuse_if_blocked(name: str, models: Models, role: str) -> None:
     )
 
 
-def preflight(names: dict[str, str], models: Models, *, project: Path) -> dict[str, Model]:
+def preflight(
+    names: dict[str, str],
+    models: Models,
+    *,
+    project: Path,
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, Model]:
     """Raise ModelProblem (exit 3), before any work, for any role whose model cannot be used:
     it does not build, its key is missing, or its declared server is unreachable or refuses it.
-    Returns each role's model."""
+    Returns each role's model; ``warn`` is told what may not work (see responses_warning)."""
+    if warn is not None and (warning := faults.responses_warning(names, models)) is not None:
+        warn(warning)
     probed: set[str] = set()
     built = {}
     for role, name in names.items():
@@ -195,10 +211,13 @@ def _probe(provider: Provider, role: str, name: str) -> None:
 
 
 def model_settings(models: Models) -> ModelSettings:
-    """Per-attempt timeout; the SDK's own retries off, since :func:`request` retries."""
+    """``request_timeout`` as the client's timeout and as a deadline for the whole exchange (an
+    answer trickled a byte at a time is cut there too); the SDK's own retries off, since
+    :func:`request` retries."""
     from pydantic_ai.settings import ModelSettings
 
-    return ModelSettings(timeout=models.request_timeout, max_retries=0)
+    seconds = models.request_timeout
+    return ModelSettings(timeout=seconds, request_timeout=seconds, max_retries=0)
 
 
 # -- one request, retried -----------------------------------------------------------------------
@@ -263,31 +282,55 @@ def request(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> ModelResponse:
-    """One model request. Transient provider errors are retried ``models.retries`` times, then
-    raise ProviderUnavailable; fatal ones raise ModelProblem at once."""
+    """One model request. Transient provider errors (a malformed answer among them) are retried
+    ``models.retries`` times, then raise ProviderUnavailable; fatal ones raise ModelProblem at
+    once. Each message names provider, model and endpoint."""
     from pydantic_ai.direct import model_request_sync
-    from pydantic_ai.exceptions import ModelAPIError
+    from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
 
     settings = model_settings(models)
+    # a scripted model's own TypeError is a bug to see, not a malformed answer
+    shape_errors = () if _scripted(model) else SHAPE_ERRORS
     for attempt in range(models.retries + 1):
         try:
             return model_request_sync(
                 model, messages, model_settings=settings, model_request_parameters=params
             )
-        except ModelAPIError as exc:
-            kind, what = classify(exc)
-            what = what.replace("{key}", _key_hint(model, models))
-            if kind == FATAL:
-                raise ModelProblem(f"{model.model_name}: {what}: {exc}") from exc
-            if attempt == models.retries:
-                raise ProviderUnavailable(
-                    f"{model.model_name}: {what}, {attempt + 1} times in a row ({exc}); "
-                    "the run is paused — `shipyard resume RUN` continues it"
-                ) from exc
-            retry_after = exc.retry_after
-            wait = retry_after if retry_after is not None else models.backoff * 2**attempt
-            wait = min(max(wait, 0.0), MAX_WAIT)
-            if on_retry is not None:
-                on_retry(attempt + 1, exc, wait)
-            sleep(wait)
+        except (ModelAPIError, UnexpectedModelBehavior, *shape_errors) as exc:
+            kind, what = _failure(exc, model, models)
+            failure: Exception = exc
+        where = f"{faults.describe(model, models)}: {what}"
+        hint = faults.chat_hint(model)
+        if kind == FATAL:
+            raise ModelProblem(f"{where}: {faults.short(failure)}{hint}") from failure
+        if attempt == models.retries:
+            raise ProviderUnavailable(
+                f"{where}, {attempt + 1} times in a row ({faults.short(failure)}){hint}; "
+                "the run is paused — `shipyard resume RUN` continues it"
+            ) from failure
+        retry_after = getattr(failure, "retry_after", None)
+        wait = retry_after if retry_after is not None else models.backoff * 2**attempt
+        wait = min(max(wait, 0.0), MAX_WAIT)
+        if on_retry is not None:
+            on_retry(attempt + 1, failure, wait)
+        sleep(wait)
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _failure(exc: Exception, model: Model, models: Models) -> tuple[str, str]:
+    """(transient or fatal, what happened)."""
+    from pydantic_ai.exceptions import ModelAPIError, ModelRequestTimeout, UnexpectedModelBehavior
+
+    if isinstance(exc, ModelRequestTimeout):
+        return TRANSIENT, f"no whole answer within {exc.timeout:g}s: the request timed out"
+    if isinstance(exc, ModelAPIError):
+        kind, what = classify(exc)
+        return kind, what.replace("{key}", _key_hint(model, models))
+    assert isinstance(exc, (UnexpectedModelBehavior, *SHAPE_ERRORS)), exc
+    return TRANSIENT, "a malformed answer"
+
+
+def _scripted(model: Model) -> bool:
+    from pydantic_ai.models.function import FunctionModel
+
+    return isinstance(model, FunctionModel)

@@ -169,6 +169,10 @@ def _provider_error(kind: ErrorKind, model: str) -> Exception:
 ROLES = ("planner", "implementer", "reviewer", "diagnoser")
 
 
+MAX_SCRIPT_BYTES = 64 * 1024 * 1024
+"""The largest script file read."""
+
+
 def load_script(path: Path, role: str) -> FunctionModel:
     """The model for ``role`` from a script file: YAML/JSON replies, or a Python file."""
     if not path.is_file():
@@ -191,11 +195,11 @@ def _read(path: Path, _mtime: int) -> Any:
     """A script file, parsed once for all its roles (C YAML loader when there is one)."""
     import yaml
 
+    from shipyard.formats import read_text, safe_yaml
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        return yaml.load(path.read_text(), Loader=loader)  # noqa: S506 - a safe loader
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"not valid YAML/JSON: {exc}", file=str(path)) from exc
+    text = read_text(path, ConfigError, limit=MAX_SCRIPT_BYTES)
+    return safe_yaml(text, str(path), ConfigError, loader)[1]
 
 
 def parse_replies(data: Sequence[dict[str, Any]]) -> list[Reply]:

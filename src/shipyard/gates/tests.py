@@ -100,12 +100,26 @@ def _append_to_pytest(command: str, extra: str) -> str:
     return f"{command[:cut]} {extra}{command[cut:]}"
 
 
+def _clear(report: Path, project: Path | None, source: str) -> None:
+    """Remove a stale report before the run. One named by ``commands.junit`` must resolve inside
+    the project (a symlink may not lead out of it); only a regular file is ever removed."""
+    if project is not None and not report.resolve().is_relative_to(project.resolve()):
+        raise ConfigError(
+            f"{report} leads outside the project (through a symlink): the report must be "
+            "inside the project",
+            file=source or None,
+            field="commands.junit",
+        )
+    if report.is_file() and not report.is_symlink():
+        report.unlink()
+
+
 def run_suite(ctx: Context, cwd: Path, label: str, env: dict[str, str] | None = None) -> SuiteRun:
     command = ctx.config.commands.test
     assert command is not None
-    report = ctx.run.file(f"{label}/junit.xml")
-    full, report = with_report(command, report, ctx.config.commands.junit, cwd)
-    report.unlink(missing_ok=True)
+    own = ctx.run.file(f"{label}/junit.xml")
+    full, report = with_report(command, own, ctx.config.commands.junit, cwd)
+    _clear(report, None if report == own else cwd, ctx.config.source)
     result = process.run(
         full,
         cwd=cwd,

@@ -248,7 +248,13 @@ def _models(config: Config, options: RunOptions, project: Path, roles: tuple[str
     from shipyard.agents import models as model_io
 
     names = {role: model_io.model_name_for(role, config.models, options.model) for role in roles}
-    return model_io.preflight(names, config.models, project=project)
+    return model_io.preflight(names, config.models, project=project, warn=_warn)
+
+
+def _warn(text: str) -> None:
+    import sys
+
+    print(f"shipyard: warning: {text}", file=sys.stderr, flush=True)
 
 
 def _read_spec(path: str) -> str:

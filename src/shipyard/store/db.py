@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shipyard.evidence import state_dir
-from shipyard.exceptions import EnvironmentProblem
+from shipyard.exceptions import EnvironmentProblem, LedgerDamaged
 from shipyard.store.migrations import MIGRATIONS
 
 DB_FILE = "shipyard.db"
 BUSY_TIMEOUT_MS = 30_000
+DAMAGE_CODES = (11, 26)
+"""SQLITE_CORRUPT, SQLITE_NOTADB: the file is not (or no longer) a readable database."""
 
 
 def db_path(project: Path) -> Path:
@@ -32,8 +34,30 @@ def open_db(path: Path) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row
         migrate(conn, path)
     except sqlite3.DatabaseError as exc:
-        raise EnvironmentProblem(f"{path}: cannot open the database: {exc}") from exc
+        raise damage(exc, path) or EnvironmentProblem(
+            f"{path}: cannot open the database: {exc}"
+        ) from exc
     return conn
+
+
+def damage(exc: sqlite3.DatabaseError, path: Path) -> LedgerDamaged | None:
+    """The error to show for a corrupt database file, or None for any other database error."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in DAMAGE_CODES:
+        return None
+    shown = _shown(path)
+    return LedgerDamaged(
+        f"the ledger is damaged: {shown} ({exc}). Move it aside to keep it "
+        f"for a look, and the next command starts a new one: mv {shown} {shown}.damaged "
+        f"(and its -wal and -shm files, if any); the runs' evidence stays in .shipyard/runs/"
+    )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _wal(conn: sqlite3.Connection) -> None:
