@@ -214,7 +214,8 @@ def wait_file(path: Path, seconds: float = 60, proc: subprocess.Popen[str] | Non
         if path.exists() and path.read_text().strip():
             return path.read_text().strip()
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"shipyard ended (exit {proc.returncode}) first: {proc.stdout}")
+            out = proc.communicate()[0]
+            raise RuntimeError(f"shipyard ended (exit {proc.returncode}) first: {out[-2000:]}")
         time.sleep(0.05)
     raise RuntimeError(f"{path} was never written")
 
