@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attacklib import ATTACKS, Outcome, broke, name_of  # noqa: E402
 
-MODULES = ("attacks_secrets", "attacks_escape")
+MODULES = ("attacks_secrets", "attacks_escape", "attacks_sandbox")
 
 
 def load() -> dict:

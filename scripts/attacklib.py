@@ -160,12 +160,16 @@ SCRIPT_ROLES = {"reviewer": [APPROVE], "diagnoser": [DIAGNOSIS]}
 
 
 def run(
-    tmp: Path, proj: Path, implementer: list[dict[str, Any]], env: dict[str, str]
+    tmp: Path,
+    proj: Path,
+    implementer: list[dict[str, Any]],
+    env: dict[str, str],
+    spec_text: str = SPEC,
 ) -> subprocess.CompletedProcess[str]:
     """``shipyard run`` of the multiply task with these implementer replies."""
     script, spec = tmp / "script.yaml", tmp / "spec.yaml"
     script.write_text(yaml.safe_dump({"implementer": implementer, **SCRIPT_ROLES}))
-    spec.write_text(SPEC.lstrip())
+    spec.write_text(spec_text.lstrip())
     return shipyard(
         "run", "multiply two numbers", "--spec", str(spec), "--model", f"script:{script}",
         "--yes", cwd=proj, env=env,

@@ -92,3 +92,18 @@ def test_output_is_capped_with_head_and_tail_kept(tmp_path: Path) -> None:
     assert text.startswith("1\n2\n3\n") and text.endswith("199999\n200000\nTHE-END\n")
     assert "bytes of output cut here; the first 1000 and the last 1000 bytes are kept]" in text
     assert len(text) < 2200
+
+
+def test_a_sandbox_without_bwrap_is_exit_3_before_anything(tmp_path: Path) -> None:
+    from conftest import Project, run_cli
+
+    proj = Project(tmp_path / "p").write({"shipyard.toml": "[sandbox]\nkind = 'bwrap'\n"})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").symlink_to("/usr/bin/git")
+    out = run_cli("run", "x", "--yes", "--model", "script:none.yaml", cwd=proj.path,
+                  env={"PATH": str(bin_dir)})  # fmt: skip
+    assert out.code == 3, out.stdout + out.stderr
+    assert '[sandbox] kind = "bwrap", but bwrap is not on PATH' in out.stderr
+    assert "apt-get install bubblewrap" in out.stderr
+    assert not (proj.path / ".shipyard" / "runs").exists()

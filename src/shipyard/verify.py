@@ -58,7 +58,7 @@ def verify(
         run = RunDir.create(project, run_id)
     else:
         run_id = evidence.name
-        evidence.mkdir(parents=True)
+        evidence.mkdir(parents=True, exist_ok=True)  # the caller chose it: a fresh one
         run = RunDir(evidence)
     run.write_json("config.json", config.model_dump(mode="json"))
     if spec is not None:

@@ -123,12 +123,15 @@ class Toolbox:
         output_cap: int = 16_000,
         env: Mapping[str, str] | None = None,
         config: Config | None = None,
+        wrap: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
+        """``wrap``: what to put around each ``run`` command's argv (a sandbox)."""
         self.root = Path(os.path.realpath(root))
         if not self.root.is_dir():
             raise NotADirectoryError(f"tool root {root} is not a folder")
         self.read_only, self.run_timeout, self.output_cap = read_only, run_timeout, output_cap
         self.env = environment.scrubbed(os.environ if env is None else env, config)
+        self.wrap = wrap
         table: dict[str, tuple[type[_Args], Callable[[Any], ToolOutcome]]] = {
             "list": (ListArgs, self._list),
             "read": (ReadArgs, self._read),
@@ -293,8 +296,9 @@ class Toolbox:
         with leftovers.temporary("run") as tmp:
             log, result = Path(tmp) / "output.log", None
             try:
+                command = self.wrap(process.to_argv(a.command)) if self.wrap else a.command
                 result = process.run(
-                    a.command,
+                    command,
                     cwd=self.root,
                     env=self.env,
                     timeout=timeout,

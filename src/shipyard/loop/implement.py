@@ -74,7 +74,14 @@ def conversation(ctx: RunContext) -> Conversation:
 
 
 def toolbox(ctx: RunContext) -> Toolbox:
-    return Toolbox(ctx.workdir, run_timeout=ctx.config.budget.run_timeout, config=ctx.config)
+    wrap = None
+    if ctx.config.sandbox.kind == "bwrap":
+        from shipyard import bwrap
+
+        wrap = bwrap.tool_wrapper(ctx)
+    return Toolbox(
+        ctx.workdir, run_timeout=ctx.config.budget.run_timeout, config=ctx.config, wrap=wrap
+    )
 
 
 def _params(ctx: RunContext) -> ModelRequestParameters:

@@ -42,6 +42,10 @@ def start_run(
     worktree. The caller drives it."""
     project = project.resolve()
     config = load_config(project)
+    if config.sandbox.kind == "bwrap":
+        from shipyard import bwrap
+
+        bwrap.require()
     base_sha, start_branch = _git_start(project)
     spec_text = _read_spec(options.spec_file) if options.spec_file else None
     if spec_text is not None:
