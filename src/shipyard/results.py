@@ -102,15 +102,9 @@ class Verdict:
         return {"passed": 0, "failed": 1, "not_run": 1, "error": 3}[self.status]
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Verdict:
+    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
         """The verdict back from its ``to_json`` document (a verify run in another process)."""
-        gates = tuple(
-            GateResult(
-                name=g["name"], duration=g["duration"], message=g["message"],
-                checks=tuple(_check_of(c) for c in g["checks"]),
-            )
-            for g in data["gates"]
-        )  # fmt: skip
+        gates = tuple(GateResult.from_json(g) for g in data["gates"])
         extra = {k: data.get(k) for k in ("project", "spec", "base")}
         return cls(run_id=data["run_id"], run_dir=data["run_dir"], gates=gates,
                    duration=data["duration"], extra=extra)  # fmt: skip
@@ -126,10 +120,6 @@ class Verdict:
             "gates": [g.to_json() for g in self.gates],
             **self.extra,
         }
-
-
-def _check_of(data: dict[str, Any]) -> CheckResult:
-    return CheckResult(**{**data, "covers": tuple(data["covers"])})
 
 
 def _check_json(check: CheckResult) -> dict[str, Any]:
