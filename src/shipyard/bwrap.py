@@ -13,7 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,7 +68,7 @@ def git_folders(ctx: RunContext) -> tuple[list[Path], list[Path]]:
     return [*python, git_dir], [git_dir / name for name in ("worktrees", "objects", "refs", "logs")]
 
 
-def tool_wrapper(ctx: RunContext):
+def tool_wrapper(ctx: RunContext) -> Callable[[list[str]], list[str]]:
     """What the ``run`` tool puts around each command."""
     readable, writable = git_folders(ctx)
     writable = [ctx.worktree, *writable]

@@ -128,7 +128,7 @@ def _drain(fd: int, sink: Capped) -> bool:
 def main(args: list[str]) -> int:
     parent, head, tail = int(args[0]), int(args[1]), int(args[2])
     ctype, argv = args[3], args[5:]
-    stopping = []
+    stopping: list[int] = []
     for sig in STOPS:
         signal.signal(sig, lambda *_: stopping.append(1))
     try:
@@ -167,7 +167,7 @@ def main(args: list[str]) -> int:
     return _mirror(code)
 
 
-def _pump(child: int, watch: int, readers: dict, stopping: list) -> int | None:
+def _pump(child: int, watch: int, readers: dict[int, Capped], stopping: list[int]) -> int | None:
     """Copy output until the command exits (its pidfd); None when Shipyard died first."""
     open_readers = dict(readers)
     while True:
