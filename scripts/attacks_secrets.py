@@ -66,6 +66,9 @@ def git_hooks_planted_through_run(tmp: Path) -> Outcome:
         return broke(f"the user's .git differs after the run: {changed}")
     if "removed" not in proc.stdout or "post-checkout" not in proc.stdout:
         return broke(f"the run did not say what it removed: {said(proc)}")
+    gained = next((ln for ln in proc.stdout.splitlines() if "it had gained" in ln), "")
+    if "fsmonitor" not in gained or "bare = false" in gained:
+        return broke(f"the run did not say what the config gained, and only that: {gained!r}")
     report = next((proj / ".shipyard" / "runs").glob("r-*/report.md")).read_text()
     if "post-checkout" not in report:
         return broke("the report does not say what was removed")

@@ -88,7 +88,7 @@ def _restore_config(saved: Path, config: Path) -> list[str]:
         return []
     added = []
     if config.is_file() and not config.is_symlink():
-        before = set(saved.read_text(errors="replace").splitlines())
+        before = {ln.strip() for ln in saved.read_text(errors="replace").splitlines()}
         added = [ln.strip() for ln in config.read_text(errors="replace").splitlines()]
         added = [ln for ln in added if ln and ln not in before][:5]
     tmp = config.with_name("config.shipyard-tmp")
