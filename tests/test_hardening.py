@@ -107,3 +107,18 @@ def test_a_sandbox_without_bwrap_is_exit_3_before_anything(tmp_path: Path) -> No
     assert '[sandbox] kind = "bwrap", but bwrap is not on PATH' in out.stderr
     assert "apt-get install bubblewrap" in out.stderr
     assert not (proj.path / ".shipyard" / "runs").exists()
+
+
+def test_a_same_size_edit_within_the_second_is_not_hidden_by_bytecode(tmp_path: Path) -> None:
+    """Writes replace the file; its mtime still moves on by a whole second, or Python's cache
+    (seconds and size) would keep running the old code."""
+    from shipyard.agents.tools import Toolbox
+
+    (tmp_path / "calc.py").write_text("def f():\n    return 1\n")
+    box = Toolbox(tmp_path, env={"PATH": os.environ["PATH"]})
+    first = box.call("run", {"command": "python -c 'import calc; print(calc.f())'"})
+    assert first.ok and first.text.endswith("\n1"), first.text
+    edit = box.call("edit", {"path": "calc.py", "search": "return 1", "replace": "return 2"})
+    assert edit.ok, edit.text
+    again = box.call("run", {"command": "python -c 'import calc; print(calc.f())'"})
+    assert again.ok and again.text.endswith("\n2"), again.text

@@ -87,12 +87,22 @@ def put(target: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
             if st is not None:
                 os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
+                _later_than(fh.fileno(), st)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _later_than(fd: int, old: os.stat_result) -> None:
+    """A replaced file's mtime moves on by whole seconds: Python's bytecode cache (and make)
+    compare seconds and size, so a same-size edit within the second would run the old code."""
+    now = os.fstat(fd)
+    if int(now.st_mtime) <= int(old.st_mtime):
+        os.utime(fd, ns=(now.st_atime_ns, (int(old.st_mtime) + 1) * 1_000_000_000))
 
 
 def single_link(target: Path, shown: str) -> os.stat_result | None:
