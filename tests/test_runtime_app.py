@@ -142,7 +142,7 @@ def test_ctrl_c_mid_run_still_stops_the_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def interrupted(*args: object) -> None:
-        assert len(live_children()) == 1  # the app is running right now
+        assert len(live_children()) == 2  # the app is running right now, under its launcher
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runtime, "run_cli_check", interrupted)

@@ -37,9 +37,11 @@ def say(event: Event) -> None:
 def start(
     task: str, spec: Path | None, model: str | None, yes: bool, merge: bool, project: Path
 ) -> None:
+    from shipyard.environment import hide_from_proc
     from shipyard.loop.context import RunOptions
     from shipyard.loop.setup import start_run
 
+    hide_from_proc()
     if not task.strip():
         _fail(InputError("the task is empty: say what to build", field="TASK"))
     if model is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+:.+", model):
@@ -58,7 +60,10 @@ def start(
 
 
 def resume(run: str, project: Path) -> None:
+    from shipyard.environment import hide_from_proc
     from shipyard.loop.setup import resume_run
+
+    hide_from_proc()
 
     def confirm(spec_text: str) -> bool:  # a run resumed while planning still asks
         if not sys.stdin.isatty():
@@ -82,7 +87,7 @@ def resume(run: str, project: Path) -> None:
 
 
 def _drive(ctx: RunContext, state: RunState | None) -> None:
-    from shipyard.loop import report
+    from shipyard.loop import guard, report
     from shipyard.loop.loop import drive
     from shipyard.loop.setup import block_run, remove_worktree
 
@@ -105,6 +110,7 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
         reason = f"internal error: {type(exc).__name__}: {exc}"
         raise
     finally:
+        guard.end_of_run(ctx, state.attempt)
         ctx.ledger.release(ctx.run_id, status, reason)
         if status == "paused" and reason == "interrupted":
             print(f"\npaused    continue with: shipyard resume {ctx.run_id}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -148,12 +148,35 @@ class Knowledge(_Strict):
     """Files at the project root read as conventions."""
 
 
+VARIABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Environment(_Strict):
+    """What model-written code (the ``run`` tool, the gates of ``run``/``resume``) may see of
+    the caller's environment beyond the base allow-list (:mod:`shipyard.environment`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    pass_: tuple[Annotated[str, Field(pattern=VARIABLE_NAME)], ...] = Field(
+        default=(), alias="pass"
+    )
+    """Variable names passed through; a model provider's own variables never are."""
+
+
+class Sandbox(_Strict):
+    """Where the ``run`` tool and the gates of a run execute."""
+
+    kind: Literal["none", "bwrap"] = "none"
+    """``bwrap``: inside bubblewrap, the worktree writable, no network but its own loopback."""
+
+
 class Config(_Strict):
     commands: Commands = Field(default_factory=Commands)
     app: AppConfig | None = None
     models: Models = Field(default_factory=Models)
     budget: Budget = Field(default_factory=Budget)
     knowledge: Knowledge = Field(default_factory=Knowledge)
+    environment: Environment = Field(default_factory=Environment)
+    sandbox: Sandbox = Field(default_factory=Sandbox)
     source: str = Field(default="", exclude=True)
     """The file this came from, for messages."""
 

@@ -2,6 +2,11 @@
 
 Nothing here ever waits without a bound, and no process it started outlives the call: on
 timeout, on Ctrl-C and after a normal exit the whole process group is signalled.
+
+Every command starts through :mod:`shipyard.launcher` (its parent, holding only the command's
+environment; it dies with Shipyard, even by ``kill -9``, and caps the output files). Shipyard is a
+child subreaper: what leaves a process group (``setsid``, a daemon's double fork) is re-parented
+to it, and :func:`kill_adopted` ends those at the end of a verify, a tool call and a run.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -28,7 +34,15 @@ TAIL_BYTES = 16_384
 KILL_GRACE = 2.0
 TAG_VARIABLE = "SHIPYARD_PROCESS_TAG"
 """Set in the environment of every process started here, so escapees can be found."""
+LAUNCHER = Path(__file__).with_name("launcher.py")
+LOG_HEAD = LOG_TAIL = 4 << 20
+"""Bytes of a command's output kept at the start and at the end of its log file."""
+PR_SET_CHILD_SUBREAPER = 36
 _TAGS: dict[int, bytes] = {}
+_STARTED: set[int] = set()
+"""Launchers started here and not yet reaped: our own children, never "adopted"."""
+_LOCK = threading.Lock()
+_SUBREAPER: list[bool] = []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,13 +94,20 @@ def start(
     stdout: Path,
     stderr: Path | None = None,
     stdin: bytes | None = None,
+    head: int = LOG_HEAD,
+    tail: int = LOG_TAIL,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new process group with its output going to files."""
+    """Start ``argv`` through the launcher, in a new process group, with its output going to
+    files (the first ``head`` and last ``tail`` bytes of each). ``env`` is all it gets: scrub
+    it first where the command is not to be trusted (:func:`shipyard.environment.scrubbed`)."""
     stdout.parent.mkdir(parents=True, exist_ok=True)
+    become_subreaper()
     tag = secrets.token_hex(8)
-    with open(stdout, "wb") as out, open(stderr or os.devnull, "wb") as err:
+    launcher = [sys.executable, "-I", "-S", str(LAUNCHER), str(os.getpid()), str(head), str(tail)]
+    launcher.append(env.get("LC_CTYPE", "-"))
+    with open(stdout, "wb") as out, open(stderr or os.devnull, "wb") as err, _LOCK:
         proc = subprocess.Popen(
-            list(argv),
+            [*launcher, "--", *argv],
             cwd=cwd,
             env={**env, TAG_VARIABLE: tag},
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -94,6 +115,7 @@ def start(
             stderr=err if stderr is not None else subprocess.STDOUT,
             start_new_session=True,
         )
+        _STARTED.add(proc.pid)
     _TAGS[proc.pid] = f"{TAG_VARIABLE}={tag}".encode()
     if stdin is not None and proc.stdin is not None:
         # In a thread: a child that never reads would block the write, and the timeout with it.
@@ -119,11 +141,81 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None
         time.sleep(0.01)
     _signal_group(pgid, signal.SIGKILL)
     proc.wait()
+    with _LOCK:
+        _STARTED.discard(proc.pid)
     deadline = time.monotonic() + grace
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.01)
     if (tag := _TAGS.pop(proc.pid, None)) is not None:
         _kill_escaped(tag)
+
+
+def become_subreaper() -> None:
+    """Once per process: orphans of anything started here are re-parented to this process."""
+    if _SUBREAPER:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    _SUBREAPER.append(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+def adopted() -> list[int]:
+    """Our children that we never started: processes re-parented to us because they left
+    their process group (their session is not ours, and they are no launcher of ours). Python's
+    own children (git, the browser driver) share our session and are never counted."""
+    me, session = os.getpid(), os.getsid(0)
+    found = []
+    for pid in _children(me):
+        try:
+            if os.getsid(pid) != session and pid not in _STARTED:
+                found.append(pid)
+        except ProcessLookupError:
+            continue
+    return found
+
+
+def _children(parent: int) -> list[int]:
+    """Live or zombie processes whose parent is ``parent``."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if int(stat[stat.rfind(b")") + 2 :].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def kill_adopted(rounds: int = 50) -> int:
+    """SIGKILL and reap every adopted process (their children, re-parented to us in turn, go
+    in the next round); waits only on those pids, never ``waitpid(-1)``, so the exit status of
+    a command of ours is never taken from it. How many there were."""
+    killed = 0
+    for _ in range(rounds):
+        with _LOCK:
+            pids = adopted()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        if not pids:
+            return killed
+        killed += len(pids)
+        deadline = time.monotonic() + KILL_GRACE
+        waiting = set(pids)
+        while waiting and time.monotonic() < deadline:
+            for pid in list(waiting):
+                try:
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        waiting.discard(pid)
+                except ChildProcessError:
+                    waiting.discard(pid)
+            time.sleep(0.005 if waiting else 0)
+    return killed
 
 
 def kill_tagged(variable: str, value: str) -> int:

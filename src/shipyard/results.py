@@ -101,6 +101,14 @@ class Verdict:
     def exit_code(self) -> int:
         return {"passed": 0, "failed": 1, "not_run": 1, "error": 3}[self.status]
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
+        """The verdict back from its ``to_json`` document (a verify run in another process)."""
+        gates = tuple(GateResult.from_json(g) for g in data["gates"])
+        extra = {k: data.get(k) for k in ("project", "spec", "base")}
+        return cls(run_id=data["run_id"], run_dir=data["run_dir"], gates=gates,
+                   duration=data["duration"], extra=extra)  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": "shipyard.verify/1",

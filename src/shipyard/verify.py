@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from shipyard import workspace
+from shipyard import leftovers, process, workspace
 from shipyard.config import Config, load_config
 from shipyard.evidence import RunDir, new_run_id
 from shipyard.gates import Context, Gate
@@ -48,6 +48,7 @@ def verify(
     checking; returns the verdict otherwise."""
     started = time.monotonic()
     project = project.resolve()
+    leftovers.clean(project)  # what a verify killed with kill -9 left: its base worktree, /tmp
     config = config or load_config(project)
     if spec is None and (path := find_spec(project, spec_path)) is not None:
         spec = load_spec(path)
@@ -57,7 +58,7 @@ def verify(
         run = RunDir.create(project, run_id)
     else:
         run_id = evidence.name
-        evidence.mkdir(parents=True)
+        evidence.mkdir(parents=True, exist_ok=True)  # the caller chose it: a fresh one
         run = RunDir(evidence)
     run.write_json("config.json", config.model_dump(mode="json"))
     if spec is not None:
@@ -70,12 +71,15 @@ def verify(
             preflight(ctx)  # bad input and a missing browser, before anything runs
     results: list[GateResult] = []
     blocked_by: str | None = None
-    for gate in gates:
-        result = gate.run(ctx, blocked_by)
-        results.append(result)
-        run.write_json(f"gates/{gate.name}.json", result.to_json())
-        if result.status == "failed" and gate.name == "build":
-            blocked_by = "not run: the build gate failed"
+    try:
+        for gate in gates:
+            result = gate.run(ctx, blocked_by)
+            results.append(result)
+            run.write_json(f"gates/{gate.name}.json", result.to_json())
+            if result.status == "failed" and gate.name == "build":
+                blocked_by = "not run: the build gate failed"
+    finally:  # a service a build or a test started outside its process group ends here
+        process.kill_adopted()
     verdict = Verdict(
         run_id=run_id,
         run_dir=str(run.path),

@@ -1,18 +1,35 @@
-"""Git: revisions, files at a revision, and temporary worktrees."""
+"""Git: revisions, files at a revision, and temporary worktrees.
+
+Shipyard's own git calls never run code from the repository: hooks are off
+(``core.hooksPath=/dev/null``, where no hook can exist), so is ``core.fsmonitor``, and the
+environment is the allow-list of :mod:`shipyard.environment` (a hook or filter planted by a
+model sees no key even where git would run one).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from shipyard import leftovers
 from shipyard.exceptions import GitError
 
 GIT_TIMEOUT = 60
+SAFE = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+"""Options for every git Shipyard runs itself."""
+IDENTITY = tuple(
+    f"GIT_{who}_{what}" for who in ("AUTHOR", "COMMITTER") for what in ("NAME", "EMAIL", "DATE")
+)
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    from shipyard.environment import scrubbed
+
+    return {**scrubbed(os.environ, None, IDENTITY), **(extra or {})}
 
 
 def git(
@@ -22,13 +39,13 @@ def git(
         raise GitError("git was not found on PATH; install git to use --base")
     try:
         proc = subprocess.run(
-            ["git", *args],
+            ["git", *SAFE, *args],
             cwd=cwd,
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT,
             stdin=subprocess.DEVNULL,
-            env=None if env is None else {**os.environ, **env},
+            env=git_env(env),
         )
     except subprocess.TimeoutExpired as exc:
         raise GitError(f"git {' '.join(args)} did not finish in {GIT_TIMEOUT}s") from exc
@@ -58,7 +75,7 @@ def exists_at(project: Path, sha: str, relpath: str) -> bool:
 def worktree(project: Path, sha: str) -> Iterator[Path]:
     """A detached worktree of ``sha``; yields the folder matching ``project`` inside it."""
     prefix = git("rev-parse", "--show-prefix", cwd=project).stdout.strip()
-    holder = Path(tempfile.mkdtemp(prefix="shipyard-base-"))
+    holder = leftovers.temp_dir("base")
     tree = holder / "tree"
     git("worktree", "add", "--detach", "--quiet", str(tree), sha, cwd=project)
     try:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
@@ -76,11 +77,47 @@ def is_binary(path: Path) -> bool:
 
 
 def put(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` (already confined), never through a symlink."""
+    """Write ``data`` to ``target`` (already confined) as a new file renamed into place, so the
+    write never goes through a symlink nor into a file that is also linked from elsewhere; a
+    file with more than one hard link is refused (the other name may be outside the worktree)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    st = single_link(target, target.name)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(4)}.shipyard-tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if st is not None:
+                os.fchmod(fh.fileno(), stat.S_IMODE(st.st_mode))
+                _later_than(fh.fileno(), st)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _later_than(fd: int, old: os.stat_result) -> None:
+    """A replaced file's mtime moves on by whole seconds: Python's bytecode cache (and make)
+    compare seconds and size, so a same-size edit within the second would run the old code."""
+    now = os.fstat(fd)
+    if int(now.st_mtime) <= int(old.st_mtime):
+        os.utime(fd, ns=(now.st_atime_ns, (int(old.st_mtime) + 1) * 1_000_000_000))
+
+
+def single_link(target: Path, shown: str) -> os.stat_result | None:
+    """``target``'s status (None when it does not exist); Refused when it has more than one
+    hard link, so that neither its content nor a write reaches another name for it."""
+    try:
+        st = target.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        raise Refused(
+            f"{shown} has {st.st_nlink} hard links (another name for it may be outside the "
+            "worktree); refused: delete it with run, then write it anew"
+        )
+    return st
 
 
 State = tuple[bytes, list[tuple[int, int] | None]]
@@ -89,8 +126,11 @@ State = tuple[bytes, list[tuple[int, int] | None]]
 def worktree_state(root: Path, env: Mapping[str, str]) -> State | None:
     """``git status --porcelain`` plus size and mtime of every path it names, so that a file
     that was already modified and changes again counts too; None when git cannot tell."""
-    argv = ["git", "status", "--porcelain=v1", "-z", "--untracked-files=all"]
-    with tempfile.TemporaryDirectory(prefix="shipyard-status-") as tmp:
+    from shipyard import leftovers
+    from shipyard.workspace import SAFE
+
+    argv = ["git", *SAFE, "status", "--porcelain=v1", "-z", "--untracked-files=all"]
+    with leftovers.temporary("status") as tmp:
         log = Path(tmp) / "status"
         try:
             result = process.run(
@@ -122,29 +162,13 @@ SECRET_WORDS = (
     "COOKIE", "DSN", "SESSION",
 )  # fmt: skip
 SECRET_SUFFIXES = ("_PAT", "_PWD")
-_CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]*:[^/\s@]+@")
-PROVIDER_PREFIXES = (
-    "OPENAI_",
-    "ANTHROPIC_",
-    "GEMINI_",
-    "GOOGLE_",
-    "GROQ_",
-    "MISTRAL_",
-    "AWS_",
-    "AZURE_",
-)
 
 
-def without_secrets(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` minus anything that looks like a credential or configures a model provider."""
-    return {
-        name: value
-        for name, value in env.items()
-        if not any(word in name.upper() for word in SECRET_WORDS)
-        and not name.upper().startswith(PROVIDER_PREFIXES)
-        and not name.upper().endswith(SECRET_SUFFIXES)
-        and not _CREDENTIALS_IN_URL.search(value)
-    }
+def looks_secret(name: str) -> bool:
+    """A variable name that reads like a credential (the environment itself is an allow-list:
+    :mod:`shipyard.environment`; this only keeps Shipyard's own names honest)."""
+    upper = name.upper()
+    return any(word in upper for word in SECRET_WORDS) or upper.endswith(SECRET_SUFFIXES)
 
 
 def numbered(path: Path, start: int, end: int | None, budget: int) -> tuple[list[str], int, int]:

@@ -2,7 +2,8 @@
 
 Bad model input never raises: it comes back as ``ok=False`` with words the model can act on.
 File tools are confined to the root (:mod:`shipyard.agents.sandbox`); ``run`` goes through
-:mod:`shipyard.process` with credentials stripped from its environment.
+:mod:`shipyard.process` with the allow-listed environment of :mod:`shipyard.environment`, and
+what it leaves running outside its process group is killed when it returns.
 """
 
 from __future__ import annotations
@@ -12,18 +13,20 @@ import functools
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shipyard import process
+from shipyard import environment, leftovers, process
 from shipyard.agents import sandbox
 from shipyard.agents.sandbox import Refused, confine, relative
 from shipyard.exceptions import CommandNotFound
+
+if TYPE_CHECKING:
+    from shipyard.config import Config
 
 MAX_ENTRIES, MAX_HITS, MAX_READ_BYTES = 500, 200, 20_000_000
 READ_ONLY = ("list", "read", "search")
@@ -119,12 +122,16 @@ class Toolbox:
         run_timeout: float = 300,
         output_cap: int = 16_000,
         env: Mapping[str, str] | None = None,
+        config: Config | None = None,
+        wrap: Callable[[list[str]], list[str]] | None = None,
     ) -> None:
+        """``wrap``: what to put around each ``run`` command's argv (a sandbox)."""
         self.root = Path(os.path.realpath(root))
         if not self.root.is_dir():
             raise NotADirectoryError(f"tool root {root} is not a folder")
         self.read_only, self.run_timeout, self.output_cap = read_only, run_timeout, output_cap
-        self.env = sandbox.without_secrets(os.environ if env is None else env)
+        self.env = environment.scrubbed(os.environ if env is None else env, config)
+        self.wrap = wrap
         table: dict[str, tuple[type[_Args], Callable[[Any], ToolOutcome]]] = {
             "list": (ListArgs, self._list),
             "read": (ReadArgs, self._read),
@@ -241,6 +248,7 @@ class Toolbox:
         data = a.content.encode("utf-8", errors="replace")
         if target.exists() and not target.is_file():
             return self._no(f"{a.path} exists and is not a regular file; nothing written")
+        sandbox.single_link(target, a.path)
         if target.exists() and target.read_bytes() == data:
             return self._yes(f"{a.path} already has this content; nothing changed")
         verb = "overwrote" if target.exists() else "created"
@@ -249,6 +257,7 @@ class Toolbox:
 
     def _edit(self, a: EditArgs) -> ToolOutcome:
         target = self._file(a.path, hint="; use write to create it")
+        sandbox.single_link(target, a.path)
         try:
             text = target.read_bytes().decode("utf-8")
         except UnicodeDecodeError:
@@ -284,11 +293,12 @@ class Toolbox:
     def _run(self, a: RunArgs) -> ToolOutcome:
         timeout = min(a.timeout or self.run_timeout, self.run_timeout)
         before = sandbox.worktree_state(self.root, self.env)
-        with tempfile.TemporaryDirectory(prefix="shipyard-run-") as tmp:
+        with leftovers.temporary("run") as tmp:
             log, result = Path(tmp) / "output.log", None
             try:
+                command = self.wrap(process.to_argv(a.command)) if self.wrap else a.command
                 result = process.run(
-                    a.command,
+                    command,
                     cwd=self.root,
                     env=self.env,
                     timeout=timeout,
@@ -298,6 +308,8 @@ class Toolbox:
                 size, tail = log.stat().st_size, process.tail_of(log, lines=1000)
             except CommandNotFound as exc:  # the message starts with "command not found: "
                 size, tail = 0, str(exc)
+            finally:
+                process.kill_adopted()  # `setsid cmd &`, a daemon: nothing outlives the call
         changed = before is None or sandbox.worktree_state(self.root, self.env) != before
         if result is None:
             return ToolOutcome(ok=False, text=sandbox.clip(tail, self.output_cap), changed=changed)

@@ -15,13 +15,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard import process
+from shipyard import leftovers, process
 from shipyard.config import AppConfig
 from shipyard.deadline import DeadlineExceeded, call_within
 from shipyard.exceptions import PortError, SpecError
@@ -129,7 +128,7 @@ def launch(ctx: Context, settings: AppConfig, check_id: str, number: int) -> Lau
 def start_app(ctx: Context, settings: AppConfig, number: int) -> RunningApp:
     """``app.start`` with ``{port}``, ``{tmp}``, ``{workdir}`` expanded; output to app/*.log."""
     port = free_port()
-    tmp = Path(tempfile.mkdtemp(prefix="shipyard-app-"))
+    tmp = leftovers.temp_dir("app")
     variables = {"port": str(port), "tmp": str(tmp), "workdir": str(ctx.project)}
     env = {**ctx.env, **{k: expand(v, variables) for k, v in settings.env.items()}}
     env["PORT"] = str(port)

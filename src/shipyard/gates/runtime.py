@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard import leftovers
 from shipyard.config import AppConfig
 from shipyard.exceptions import ConfigError
 from shipyard.gates import Context
@@ -190,7 +190,7 @@ class _Session:
 
     def _cli_variables(self) -> dict[str, str]:
         if self.own_tmp is None:
-            self.own_tmp = Path(tempfile.mkdtemp(prefix="shipyard-cli-"))
+            self.own_tmp = leftovers.temp_dir("cli")
         return {"tmp": str(self.own_tmp), "workdir": str(self.ctx.project)}
 
     def _stop_app(self) -> None:

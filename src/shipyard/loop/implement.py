@@ -13,7 +13,7 @@ from pydantic_ai.models import ModelRequestParameters
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, calls_of, signature, text_of, tool_definitions
 from shipyard.agents.tools import Toolbox
-from shipyard.loop import learn
+from shipyard.loop import guard, learn
 from shipyard.loop.attempts import end_attempt
 from shipyard.loop.context import RunContext
 from shipyard.loop.fingerprint import failure
@@ -74,7 +74,14 @@ def conversation(ctx: RunContext) -> Conversation:
 
 
 def toolbox(ctx: RunContext) -> Toolbox:
-    return Toolbox(ctx.workdir, run_timeout=ctx.config.budget.run_timeout)
+    wrap = None
+    if ctx.config.sandbox.kind == "bwrap":
+        from shipyard import bwrap
+
+        wrap = bwrap.tool_wrapper(ctx)
+    return Toolbox(
+        ctx.workdir, run_timeout=ctx.config.budget.run_timeout, config=ctx.config, wrap=wrap
+    )
 
 
 def _params(ctx: RunContext) -> ModelRequestParameters:
@@ -108,7 +115,10 @@ def _run_calls(
         if call.tool_call_id not in state.pending_calls:
             continue
         outcome = box.call(call.tool_name, call.args)
+        undone = guard.after_run_tool(ctx) if call.tool_name == "run" else []
         text = outcome.text if outcome.ok else f"error: {outcome.text}"
+        if undone:
+            text += "\n" + "\n".join([guard.NOTE, *undone])
         changed = changed or outcome.changed
         if outcome.submitted is not None:
             state.submitted = outcome.submitted
@@ -126,6 +136,8 @@ def _run_calls(
             shown = f"✓ {call.tool_name}" + (" (changed)" if outcome.changed else "")
         tool_step = Step()
         tool_step.event("tool", shown, ok=outcome.ok, changed=outcome.changed)
+        for line in undone:
+            tool_step.event("guard", line)
         if state.pending_calls:  # written now: a crash before the next tool does not repeat it
             ctx.ledger.commit(ctx.run_id, state, tool_step)
             ctx.say_events(tool_step)

@@ -37,6 +37,10 @@ def build(ledger: Ledger[RunState], run: RunRecord[RunState]) -> str:
     if tried:
         lines += ["", "## What was tried", ""]
         lines += [f"- attempt {e.attempt}: {e.summary}" for e in tried]
+    guarded = [e for e in events if e.kind == "guard"]
+    if guarded:
+        lines += ["", "## Undone after the model's commands", ""]
+        lines += [f"- attempt {e.attempt}: {e.summary}" for e in guarded]
     lines += ["", "## Gates", ""]
     for row in ledger.gate_rows(run.id):
         gate = row.result

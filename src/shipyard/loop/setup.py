@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from shipyard import workspace
+from shipyard import gitguard, leftovers, workspace
 from shipyard.config import Config, load_config
 from shipyard.evidence import new_run_id, state_dir
 from shipyard.exceptions import GitError, SpecError
@@ -42,6 +42,10 @@ def start_run(
     worktree. The caller drives it."""
     project = project.resolve()
     config = load_config(project)
+    if config.sandbox.kind == "bwrap":
+        from shipyard import bwrap
+
+        bwrap.require()
     base_sha, start_branch = _git_start(project)
     spec_text = _read_spec(options.spec_file) if options.spec_file else None
     if spec_text is not None:
@@ -51,6 +55,7 @@ def start_run(
     evidence = state_dir(project) / "runs" / run_id
     evidence.mkdir(parents=True)
     (evidence / "config.json").write_text(config.model_dump_json(indent=2))
+    gitguard.take(project, evidence)  # before the model can run anything
     tree = worktrees_root() / run_id
     prefix = workspace.git("rev-parse", "--show-prefix", cwd=project).stdout.strip()
     spec_file = _inside(project, options.spec_file)
@@ -105,6 +110,8 @@ def resume_run(
     ledger.claim(record.id)
     try:
         process.kill_tagged(RUN_VARIABLE, record.id)
+        cleaned = leftovers.clean(project)
+        gitguard.take(project, evidence)  # a run from before snapshots: from now on
         os.environ[RUN_VARIABLE] = record.id
         if (problem := _load_lock(ctx, record.spec_hash)) is not None:
             return ctx, block_run(ctx, state, problem)
@@ -114,6 +121,8 @@ def resume_run(
         step.event(
             "resume", f"resumed at {state.stage}, attempt {state.attempt}, step {state.step}"
         )
+        for line in [*gitguard.restore(evidence), *(f"removed {p}" for p in cleaned)]:
+            step.event("guard", line)  # what the crashed process left
         ledger.commit(record.id, state, step)
         ctx.say_events(step)
         learn.sync_docs(ctx)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shipyard import workspace
-from shipyard.agents.sandbox import without_secrets
+from shipyard import environment, workspace
 from shipyard.loop import learn
 from shipyard.loop.attempts import block, end_attempt
 from shipyard.loop.context import RunContext
@@ -40,10 +39,16 @@ def verify(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     from shipyard.verify import verify as run_gates
 
     folder = _evidence_folder(ctx, state.verify_runs + 1)
-    verdict = run_gates(
-        ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder,
-        environ=without_secrets(os.environ),
-    )  # fmt: skip
+    environ = environment.scrubbed(os.environ, ctx.config)
+    if ctx.config.sandbox.kind == "bwrap":
+        from shipyard import bwrap
+
+        verdict = bwrap.verify(ctx, folder, environ)
+    else:
+        verdict = run_gates(
+            ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder,
+            environ=environ,
+        )  # fmt: skip
     state.artefacts += built_by_gates(ctx, state)
     state.verify_runs += 1
     state.last_verify = str(folder)

@@ -155,6 +155,12 @@ class Ledger(Generic[S]):
                 (state.model_dump_json(), status, now, state.reason, step.spec_hash, run_id),
             )
 
+    def note(self, run_id: str, attempt: int, events: list[Event]) -> None:
+        """Events alone, with no change of state (what the end of a run cleaned up)."""
+        with self.transaction() as db:
+            for event in events:
+                self._insert_event(db, run_id, event.attempt or attempt, event, time.time())
+
     @staticmethod
     def _insert_event(
         db: sqlite3.Connection, run_id: str, attempt: int, event: Event, now: float | None = None
