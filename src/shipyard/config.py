@@ -136,12 +136,24 @@ class Knowledge(_Strict):
         return value
 
 
+class Hooks(_Strict):
+    """``shipyard hook AGENT``: the gates where a coding agent stops."""
+
+    max_blocks: Annotated[int, Field(ge=1, le=100)] = 3
+    """Blocks in a row (one agent session) before the stop is allowed with a warning."""
+    budget: Seconds | None = None
+    """Seconds one hook call may spend checking; past it the stop is allowed, naming what did
+    not run. Default: within the agent's own hook timeout (540 for Claude Code and Codex, 50 for
+    Gemini CLI and Cursor)."""
+
+
 class Config(_Strict):
     commands: Commands = Field(default_factory=Commands)
     app: AppConfig | None = None
     models: Models = Field(default_factory=Models)
     budget: Budget = Field(default_factory=Budget)
     knowledge: Knowledge = Field(default_factory=Knowledge)
+    hooks: Hooks = Field(default_factory=Hooks)
     source: str = Field(default="", exclude=True)
     """The file this came from, for messages."""
 

@@ -41,9 +41,9 @@ def check(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     from shipyard.verify import verify
 
     folder = _evidence_folder(ctx, state.verify_runs + 1)
-    verdict = verify(
+    verdict = verify(  # an unchanged resubmit (same tree, same inputs) answers from the cache
         ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder,
-        environ=without_secrets(os.environ),
+        environ=without_secrets(os.environ), tree=state.tree,
     )  # fmt: skip
     state.artefacts += built_by_gates(ctx, state)
     state.verify_runs += 1
@@ -148,7 +148,8 @@ def _summary(verdict: Verdict) -> str:
         bad = [c for c in gate.checks if c.status != "passed"]
         mark = "passed" if not bad else f"{gate.status}: " + ", ".join(c.id for c in bad[:4])
         parts.append(f"{gate.name} {mark}")
-    return f"{verdict.status} ({'; '.join(parts)})"
+    cached = f", cached from {verdict.extra['cached_from']}" if verdict.extra.get("cached") else ""
+    return f"{verdict.status} ({'; '.join(parts)}){cached}"
 
 
 def last_gates(ctx: RunContext, state: RunState) -> list[dict]:
