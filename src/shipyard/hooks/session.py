@@ -46,7 +46,9 @@ class Record:
         """Count one block; how often this fingerprint has now been seen."""
         self.blocks += 1
         self.seen[fingerprint] = self.seen.get(fingerprint, 0) + 1
-        self.tried.append(Tried(fingerprint=fingerprint, summary=summary, tree=tree, at=time.time()))
+        self.tried.append(
+            Tried(fingerprint=fingerprint, summary=summary, tree=tree, at=time.time())
+        )
         return self.seen[fingerprint]
 
     def reset(self) -> None:
