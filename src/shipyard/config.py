@@ -143,7 +143,7 @@ class Hooks(_Strict):
     """Blocks in a row (one agent session) before the stop is allowed with a warning."""
     budget: Seconds | None = None
     """Seconds one hook call may spend checking; past it the stop is allowed, naming what did
-    not run. Default: within the agent's own hook timeout (540 for Claude Code and Codex, 50 for
+    not run. Default: within the agent's own hook timeout (540 for Claude Code and Codex, 54 for
     Gemini CLI and Cursor)."""
 
 
