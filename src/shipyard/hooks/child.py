@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from shipyard.exceptions import ShipyardError
 
@@ -19,7 +20,7 @@ def main(argv: list[str]) -> int:
         verdict = verify(
             Path(project), base=base or None, evidence=Path(evidence), fail_to_pass="changed"
         )
-        doc = {"verdict": verdict.to_json()}
+        doc: dict[str, Any] = {"verdict": verdict.to_json()}
     except ShipyardError as exc:
         doc = {"error": str(exc), "exit_code": exc.exit_code}
     tmp = Path(out + ".tmp")
