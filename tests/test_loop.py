@@ -451,3 +451,18 @@ def test_files_the_gates_built_and_files_outside_the_project_do_not_ship(tmp_pat
     files = git(repo.path, "show", "--name-only", "--format=", run["branch"]).split()
     assert sorted(files) == ["sub/calc.py", "sub/tests/test_multiply.py"]
     assert "dist/out.bin" in view.state()["artefacts"][0]
+
+
+def test_an_unchanged_resubmit_is_answered_from_the_verdict_cache(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    session = [add_multiply(WRONG), write_test(), submit(), submit("again, unchanged"),
+               fix_multiply(), submit("fixed")]  # fmt: skip
+    result = shipyard_run(project, script(tmp_path, implementer=session), spec_file(tmp_path))
+    assert result.code == 0, result.stdout + result.stderr
+    verifies = [e["summary"] for e in LedgerView(project).events("verify")]
+    assert len(verifies) == 3, verifies
+    assert "cached" not in verifies[0]
+    assert verifies[1].startswith("verify 2: failed") and "cached from verify-1" in verifies[1]
+    assert verifies[2].startswith("verify 3: passed") and "cached" not in verifies[2]
+    evidence = next((project.path / ".shipyard" / "runs").glob("r-*/verify-2"))
+    assert (evidence / "tests" / "outcomes.json").is_file(), "the cached verify has its evidence"

@@ -42,6 +42,9 @@ def verify(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every gate even if a stored verdict fits.")
+    ] = False,
     project: ProjectOption = Path("."),
 ) -> None:
     """Run every gate (contract, build, tests, runtime) on the working tree. No model needed."""
@@ -49,7 +52,7 @@ def verify(
     from shipyard.verify import verify as run_verify
 
     try:
-        verdict = run_verify(project, spec_path=spec, base=base)
+        verdict = run_verify(project, spec_path=spec, base=base, use_cache=not no_cache)
     except ShipyardError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -63,15 +66,34 @@ def verify(
 def init(
     project: ProjectOption = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite shipyard.toml.")] = False,
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", help="Also add the Stop hook for claude, codex, gemini or cursor."),
+    ] = None,
 ) -> None:
     """Detect the project (Python/Node), write shipyard.toml and create .shipyard/."""
-    from shipyard.init import init_project
+    from shipyard.init import init_agent, init_project
 
     try:
+        if agent is not None:
+            init_agent(project, agent, force=force)
+            return
         path, text = init_project(project, force=force)
     except ShipyardError as exc:
         _fail(exc, False)
     print(f"wrote {path}:\n\n{text}")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def hook(
+    agent: Annotated[
+        str, typer.Argument(help="claude, codex, gemini or cursor.", show_default=False)
+    ] = "",
+) -> None:
+    """The gates as the agent's Stop hook: reads its event on stdin, answers in its protocol."""
+    from shipyard.hooks.cli import main as hook_main
+
+    hook_main(agent)
 
 
 @app.command()

@@ -169,6 +169,17 @@ class Sandbox(_Strict):
     """``bwrap``: inside bubblewrap, the worktree writable, no network but its own loopback."""
 
 
+class Hooks(_Strict):
+    """``shipyard hook AGENT``: the gates where a coding agent stops."""
+
+    max_blocks: Annotated[int, Field(ge=1, le=100)] = 3
+    """Blocks in a row (one agent session) before the stop is allowed with a warning."""
+    budget: Seconds | None = None
+    """Seconds one hook call may spend checking; past it the stop is allowed, naming what did
+    not run. Default: within the agent's own hook timeout (540 for Claude Code and Codex, 54 for
+    Gemini CLI and Cursor)."""
+
+
 class Config(_Strict):
     commands: Commands = Field(default_factory=Commands)
     app: AppConfig | None = None
@@ -177,6 +188,7 @@ class Config(_Strict):
     knowledge: Knowledge = Field(default_factory=Knowledge)
     environment: Environment = Field(default_factory=Environment)
     sandbox: Sandbox = Field(default_factory=Sandbox)
+    hooks: Hooks = Field(default_factory=Hooks)
     source: str = Field(default="", exclude=True)
     """The file this came from, for messages."""
 

@@ -51,3 +51,19 @@ def init_project(project: Path, *, force: bool = False) -> tuple[Path, str]:
     target.write_text(text)
     state_dir(project)
     return target, text
+
+
+def init_agent(project: Path, agent: str, *, force: bool = False) -> None:
+    """Write shipyard.toml when there is none (or with ``force``), then merge the agent's hook
+    into its settings; prints what changed."""
+    from shipyard.hooks.install import install
+
+    project = project.resolve()
+    if force or not (project / CONFIG_FILE).exists():
+        path, text = init_project(project, force=force)
+        print(f"wrote {path}:\n\n{text}")
+    settings, changed = install(project, agent)
+    if not changed:
+        print(f"{settings}: the shipyard hook is already there; nothing changed")
+    for line in changed:
+        print(f"{settings}: {line}")

@@ -42,7 +42,9 @@ def print_verdict(verdict: Verdict, project: Path, console: Console | None = Non
     where = verdict.run_dir
     if Path(where).is_relative_to(Path.cwd()):
         where = os.path.relpath(where, Path.cwd())
+    cached = verdict.extra.get("cached_from") if verdict.extra.get("cached") else None
+    note = f" · cached: nothing changed since {escape(str(cached))}" if cached else ""
     console.print(
         f"[bold {colour}]{WORDS[verdict.status]}[/] (exit {verdict.exit_code}) "
-        f"in {verdict.duration:.1f}s · evidence: {escape(where)}"
+        f"in {verdict.duration:.1f}s{note} · evidence: {escape(where)}"
     )

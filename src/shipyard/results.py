@@ -137,3 +137,29 @@ def combine(statuses: Any) -> Status:
         if status in seen:
             return status  # type: ignore[return-value]
     return "passed"
+
+
+VERDICT_KEYS = {"schema", "run_id", "run_dir", "verdict", "exit_code", "duration", "gates"}
+
+
+def verdict_from_json(doc: dict[str, Any]) -> Verdict:
+    """The inverse of ``Verdict.to_json`` (a stored verdict read back)."""
+    gates = tuple(
+        GateResult(
+            name=g["name"],
+            duration=float(g.get("duration") or 0.0),
+            message=g.get("message", ""),
+            checks=tuple(
+                CheckResult(**{**c, "covers": tuple(c.get("covers") or ())}) for c in g["checks"]
+            ),
+        )
+        for g in doc["gates"]
+    )
+    extra = {k: v for k, v in doc.items() if k not in VERDICT_KEYS}
+    return Verdict(
+        run_id=doc["run_id"],
+        run_dir=doc["run_dir"],
+        gates=gates,
+        duration=float(doc.get("duration") or 0.0),
+        extra=extra,
+    )

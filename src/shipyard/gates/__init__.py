@@ -23,6 +23,9 @@ class Context:
     base: str | None = None
     """The base commit sha, with ``--base``."""
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    fail_to_pass_only: frozenset[str] | None = None
+    """The required tests fail-to-pass applies to (hook mode: those added or changed since the
+    base); None: all of them. No weakening always applies."""
 
     @property
     def timeout(self) -> float:

@@ -246,7 +246,10 @@ def _against_base(ctx: Context, now: SuiteRun) -> list[CheckResult]:
         with_new = run_suite(ctx, tree, "base/with-required-tests", env) if reuse or files else None
     if baseline is None:
         baseline = with_new
-    checks = [_fail_to_pass(r.id, r.covers, with_new) for r in required]
+    only = ctx.fail_to_pass_only
+    checks = [
+        _fail_to_pass(r.id, r.covers, with_new) for r in required if only is None or r.id in only
+    ]
     label = "base/with-required-tests" if reuse else "base/original"
     checks += _weakening(baseline, now, exclude=set(files) if reuse else set(), label=label)
     return checks

@@ -45,9 +45,9 @@ def verify(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
 
         verdict = bwrap.verify(ctx, folder, environ)
     else:
-        verdict = run_gates(
+        verdict = run_gates(  # an unchanged resubmit (same tree, same inputs): from the cache
             ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder,
-            environ=environ,
+            environ=environ, tree=state.tree,
         )  # fmt: skip
     state.artefacts += built_by_gates(ctx, state)
     state.verify_runs += 1
@@ -108,7 +108,8 @@ def _summary(verdict: Verdict) -> str:
         bad = [c for c in gate.checks if c.status != "passed"]
         mark = "passed" if not bad else f"{gate.status}: " + ", ".join(c.id for c in bad[:4])
         parts.append(f"{gate.name} {mark}")
-    return f"{verdict.status} ({'; '.join(parts)})"
+    cached = f", cached from {verdict.extra['cached_from']}" if verdict.extra.get("cached") else ""
+    return f"{verdict.status} ({'; '.join(parts)}){cached}"
 
 
 def last_gates(ctx: RunContext, state: RunState) -> list[GateResult]:
