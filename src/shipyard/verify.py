@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shipyard import workspace
@@ -15,6 +16,20 @@ from shipyard.results import GateResult, Verdict
 from shipyard.spec import Spec, load_spec
 
 DEFAULT_SPEC = "spec.yaml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateEvent:
+    """A gate starting (``result`` None) or ending, for callers that show progress."""
+
+    run_id: str
+    index: int
+    total: int
+    gate: str
+    result: GateResult | None = None
+
+
+OnGate = Callable[[GateEvent], None]
 
 
 def default_gates() -> list[Gate]:
@@ -43,6 +58,7 @@ def verify(
     config: Config | None = None,
     evidence: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    on_gate: OnGate | None = None,
 ) -> Verdict:
     """Run the gates. Raises InputError (exit 2) or EnvironmentProblem (exit 3) before or while
     checking; returns the verdict otherwise."""
@@ -70,9 +86,14 @@ def verify(
             preflight(ctx)  # bad input and a missing browser, before anything runs
     results: list[GateResult] = []
     blocked_by: str | None = None
-    for gate in gates:
+    for index, gate in enumerate(gates):
+        event = GateEvent(run_id=run_id, index=index, total=len(gates), gate=gate.name)
+        if on_gate is not None:
+            on_gate(event)
         result = gate.run(ctx, blocked_by)
         results.append(result)
+        if on_gate is not None:
+            on_gate(replace(event, result=result))
         run.write_json(f"gates/{gate.name}.json", result.to_json())
         if result.status == "failed" and gate.name == "build":
             blocked_by = "not run: the build gate failed"
