@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,8 +23,12 @@ MESSAGE_CHARS = 4000
 CELL_CHARS = 300
 SUMMARY_ROWS = 200
 ICONS = {"passed": "✅", "failed": "❌", "not_run": "⏭️", "error": "⚠️"}
-WORDS = {"passed": "verified", "failed": "not verified", "not_run": "not verified",
-         "error": "could not check"}  # fmt: skip
+WORDS = {
+    "passed": "verified",
+    "failed": "not verified",
+    "not_run": "not verified",
+    "error": "could not check",
+}
 
 
 def escape_data(text: str) -> str:
@@ -71,8 +76,9 @@ def error_annotation(exc: ShipyardError, root: Path) -> str:
     if isinstance(exc, InputError) and exc.file:
         file = relative(Path(exc.file), root)
         line = str(exc.line) if exc.line and file else None
-    return command("error", _capped(str(exc)), {"file": file, "line": line,
-                                                 "title": f"shipyard: {kind}"})  # fmt: skip
+    return command(
+        "error", _capped(str(exc)), {"file": file, "line": line, "title": f"shipyard: {kind}"}
+    )
 
 
 def relative(path: Path, root: Path) -> str | None:
@@ -99,13 +105,17 @@ def summary(verdict: Verdict) -> str:
         "| --- | --- | --- | --- |",
     ]
     for gate in verdict.gates:
-        lines.append(f"| {gate.name} | {ICONS[gate.status]} {gate.status} | {len(gate.checks)} "
-                     f"| {gate.duration:.1f}s |")  # fmt: skip
+        lines.append(
+            f"| {gate.name} | {ICONS[gate.status]} {gate.status} | {len(gate.checks)} "
+            f"| {gate.duration:.1f}s |"
+        )
     lines += ["", "| | gate | check | result |", "| --- | --- | --- | --- |"]
     for gate, check in checks[:SUMMARY_ROWS]:
         first = (check.message or check.status).splitlines() or [""]
-        lines.append(f"| {ICONS[check.status]} | {gate.name} | {_cell(label(gate, check))} "
-                     f"| {_cell(first[0])} |")  # fmt: skip
+        lines.append(
+            f"| {ICONS[check.status]} | {gate.name} | {_cell(label(gate, check))} "
+            f"| {_cell(first[0])} |"
+        )
     if len(checks) > SUMMARY_ROWS:
         lines.append(f"\n{len(checks) - SUMMARY_ROWS} more checks in verdict.json")
     return "\n".join(lines) + "\n"
@@ -122,6 +132,17 @@ def append_summary(text: str, environ: Mapping[str, str]) -> None:
     if target:
         with open(target, "a", encoding="utf-8") as fh:
             fh.write(text + "\n")
+
+
+def set_outputs(values: Mapping[str, str], environ: Mapping[str, str]) -> None:
+    """Step outputs (``verdict``, ``exit-code``, ``run-dir``) into ``$GITHUB_OUTPUT`` when set."""
+    target = environ.get("GITHUB_OUTPUT")
+    if not target:
+        return
+    with open(target, "a", encoding="utf-8") as fh:
+        for name, value in values.items():
+            delimiter = f"shipyard_{secrets.token_hex(8)}"
+            fh.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
 def _capped(text: str) -> str:

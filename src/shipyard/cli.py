@@ -44,9 +44,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     fmt: Annotated[
         str | None,
-        typer.Option(
-            "--format", help="text, json, or github (annotations and a step summary)."
-        ),
+        typer.Option("--format", help="text, json, or github (annotations and a step summary)."),
     ] = None,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write the checks as JUnit XML here.")

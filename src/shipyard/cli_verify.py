@@ -65,6 +65,8 @@ def show(verdict: Verdict, fmt: str, project: Path) -> None:
         for line in ci_output.annotations(verdict, places, _root()):
             print(line)
         ci_output.append_summary(ci_output.summary(verdict), os.environ)
+        outputs = {"verdict": verdict.status, "exit-code": str(verdict.exit_code)}
+        ci_output.set_outputs({**outputs, "run-dir": verdict.run_dir}, os.environ)
 
 
 def _failed(exc: ShipyardError, fmt: str, junit: Path | None) -> None:
@@ -80,6 +82,8 @@ def _failed(exc: ShipyardError, fmt: str, junit: Path | None) -> None:
 
         print(ci_output.error_annotation(exc, _root()))
         ci_output.append_summary(ci_output.error_summary(exc), os.environ)
+        outputs = {"verdict": "error", "exit-code": str(exc.exit_code), "run-dir": ""}
+        ci_output.set_outputs(outputs, os.environ)
     from shipyard.cli import _fail
 
     _fail(exc, fmt == "json")
@@ -91,13 +95,19 @@ def _format(fmt: str | None, as_json: bool) -> str:
     if fmt not in FORMATS:
         from shipyard.cli import _fail
 
-        _fail(InputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})",
-                         field="--format"), as_json)  # fmt: skip
+        _fail(
+            InputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})", field="--format"),
+            as_json,
+        )
     if as_json and fmt != "json":
         from shipyard.cli import _fail
 
-        _fail(InputError(f"--json and --format {fmt} ask for two outputs; choose one",
-                         field="--format"), True)  # fmt: skip
+        _fail(
+            InputError(
+                f"--json and --format {fmt} ask for two outputs; choose one", field="--format"
+            ),
+            True,
+        )
     return fmt
 
 
@@ -111,9 +121,14 @@ def _progress_writer(path: Path):  # type: ignore[no-untyped-def]
     from shipyard.verify import GateEvent
 
     def write(event: GateEvent) -> None:
-        line = {"run_id": event.run_id, "index": event.index, "total": event.total,
-                "gate": event.gate, "status": event.result.status if event.result else None,
-                "checks": len(event.result.checks) if event.result else None}  # fmt: skip
+        line = {
+            "run_id": event.run_id,
+            "index": event.index,
+            "total": event.total,
+            "gate": event.gate,
+            "status": event.result.status if event.result else None,
+            "checks": len(event.result.checks) if event.result else None,
+        }
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
 

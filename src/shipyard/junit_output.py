@@ -17,6 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from shipyard.ci_output import label
 from shipyard.exceptions import EnvironmentProblem, InputError, ShipyardError
 from shipyard.results import CheckResult, GateResult, Verdict
 
@@ -42,12 +43,16 @@ def verdict_xml(verdict: Verdict) -> ET.Element:
     _counts(root, [c for g in verdict.gates for c in g.checks], verdict.duration)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime())
     for gate in verdict.gates:
-        suite = ET.SubElement(root, "testsuite", name=gate.name, timestamp=stamp,
-                              hostname=socket.gethostname())  # fmt: skip
+        suite = ET.SubElement(
+            root, "testsuite", name=gate.name, timestamp=stamp, hostname=socket.gethostname()
+        )
         _counts(suite, list(gate.checks), gate.duration)
         props = ET.SubElement(suite, "properties")
-        for name, value in (("run_id", verdict.run_id), ("run_dir", verdict.run_dir),
-                            ("verdict", verdict.status)):  # fmt: skip
+        for name, value in (
+            ("run_id", verdict.run_id),
+            ("run_dir", verdict.run_dir),
+            ("verdict", verdict.status),
+        ):
             ET.SubElement(props, "property", name=name, value=_text(value))
         for check in gate.checks:
             _testcase(suite, gate, check, verdict.run_dir)
@@ -56,14 +61,29 @@ def verdict_xml(verdict: Verdict) -> ET.Element:
 
 def error_xml(exc: ShipyardError) -> ET.Element:
     """Bad input or an environment problem: one testcase in error, saying so."""
-    root = ET.Element("testsuites", name="shipyard verify", tests="1", failures="0",
-                      errors="1", skipped="0", time="0")  # fmt: skip
-    suite = ET.SubElement(root, "testsuite", name="shipyard", tests="1", failures="0",
-                          errors="1", skipped="0", time="0")  # fmt: skip
+    root = ET.Element(
+        "testsuites",
+        name="shipyard verify",
+        tests="1",
+        failures="0",
+        errors="1",
+        skipped="0",
+        time="0",
+    )
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name="shipyard",
+        tests="1",
+        failures="0",
+        errors="1",
+        skipped="0",
+        time="0",
+    )
     case = ET.SubElement(suite, "testcase", name="verify", classname="shipyard", time="0")
     kind = "bad input" if exc.exit_code == 2 else "could not check"
-    ET.SubElement(case, "error", message=_text(str(exc).splitlines()[0]), type=kind).text = (
-        _text(str(exc))
+    ET.SubElement(case, "error", message=_text(str(exc).splitlines()[0]), type=kind).text = _text(
+        str(exc)
     )
     return root
 
@@ -85,8 +105,13 @@ def write(root: ET.Element, path: Path) -> None:
 
 def _testcase(suite: ET.Element, gate: GateResult, check: CheckResult, run_dir: str) -> None:
     seconds = f"{check.duration:.3f}" if check.duration is not None else "0"
-    case = ET.SubElement(suite, "testcase", name=_text(f"{check.kind} {check.id}"),
-                         classname=f"shipyard.{gate.name}", time=seconds)  # fmt: skip
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        name=_text(label(gate, check)),
+        classname=f"shipyard.{gate.name}",
+        time=seconds,
+    )
     message = check.message or check.status
     evidence = str(Path(run_dir) / check.evidence) if check.evidence else None
     if (child := CHILD.get(check.status)) is not None:

@@ -76,7 +76,12 @@ class Job:
         """Strictly increasing values: gate ``i`` starting is ``i + 0.5``, ending ``i + 1``."""
         out = []
         for event in self.events():
-            index, total, gate, status = event["index"], event["total"], event["gate"], event["status"]
+            index, total, gate, status = (
+                event["index"],
+                event["total"],
+                event["gate"],
+                event["status"],
+            )
             if status is None:
                 out.append(Progress(value=index + 0.5, total=total, message=f"{gate}: running"))
             else:
@@ -129,14 +134,28 @@ class Jobs:
         job_id = f"j-{secrets.token_hex(6)}"
         folder = self.folder / job_id
         folder.mkdir()
-        argv = [sys.executable, "-m", "shipyard", "verify", "--json", "--project", str(project),
-                "--progress", str(folder / "progress.jsonl")]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "shipyard",
+            "verify",
+            "--json",
+            "--project",
+            str(project),
+            "--progress",
+            str(folder / "progress.jsonl"),
+        ]
         if spec is not None:
             argv += ["--spec", str(spec)]
         if base is not None:
             argv += ["--base", base]
-        proc = process.start(argv, cwd=project, env=dict(os.environ),
-                             stdout=folder / "stdout.json", stderr=folder / "stderr.log")  # fmt: skip
+        proc = process.start(
+            argv,
+            cwd=project,
+            env=dict(os.environ),
+            stdout=folder / "stdout.json",
+            stderr=folder / "stderr.log",
+        )
         job = Job(id=job_id, project=project, folder=folder, proc=proc)
         self.jobs[job_id] = job
         return job
@@ -171,8 +190,10 @@ def _read(path: Path) -> str:
 
 def _headline(doc: dict[str, Any]) -> str:
     words = {"passed": "verified", "failed": "not verified", "error": "could not check"}
-    lines = [f"{words.get(doc['verdict'], doc['verdict'])} (exit {doc['exit_code']}) · "
-             f"evidence: {doc.get('run_dir')}"]  # fmt: skip
+    lines = [
+        f"{words.get(doc['verdict'], doc['verdict'])} (exit {doc['exit_code']}) · "
+        f"evidence: {doc.get('run_dir')}"
+    ]
     for gate in doc["gates"]:
         for check in gate["checks"]:
             if check["status"] != "passed":

@@ -102,5 +102,12 @@ def spec_report(path: Path | None, text: str | None) -> SpecReport:
         Coverage(id=a.id, text=a.text, covered_by=[c.id for _, c in checks if a.id in c.covers])
         for a in spec.acceptance
     ]
-    return SpecReport(valid=True, spec=shown, error=None, task=spec.task,
-                      acceptance=acceptance, uncovered=spec.uncovered(), checks=kinds)  # fmt: skip
+    return SpecReport(
+        valid=True,
+        spec=shown,
+        error=None,
+        task=spec.task,
+        acceptance=acceptance,
+        uncovered=spec.uncovered(),
+        checks=kinds,
+    )

@@ -112,15 +112,25 @@ def build(jobs: Jobs) -> MCPServer[Any]:
                 await anyio.sleep(POLL)
         doc = _job_document(found)
         if not found.done():
-            return CallToolResult(content=[_text(f"running: {doc.progress[-1:] or ['starting']}")],
-                                  structured_content=doc.model_dump(mode="json", by_alias=True))  # fmt: skip
+            return CallToolResult(
+                content=[_text(f"running: {doc.progress[-1:] or ['starting']}")],
+                structured_content=doc.model_dump(mode="json", by_alias=True),
+            )
         outcome = found.outcome()
         if not outcome.ok:
-            return _error(outcome.text, {**doc.model_dump(mode="json", by_alias=True),
-                                         "result": None, "error": outcome.document})  # fmt: skip
+            return _error(
+                outcome.text,
+                {
+                    **doc.model_dump(mode="json", by_alias=True),
+                    "result": None,
+                    "error": outcome.document,
+                },
+            )
         doc.result = VerifyDocument.model_validate(outcome.document)
-        return CallToolResult(content=[_text(outcome.text)],
-                              structured_content=doc.model_dump(mode="json", by_alias=True))  # fmt: skip
+        return CallToolResult(
+            content=[_text(outcome.text)],
+            structured_content=doc.model_dump(mode="json", by_alias=True),
+        )
 
     @server.tool(annotations=read_only)
     async def spec_check(
@@ -234,8 +244,15 @@ async def _memory(jobs: Jobs, project: str, args: list[str]) -> MemoryDocument:
     out, err = folder / "stdout.json", folder / "stderr.log"
 
     def call() -> Any:
-        return process.run(argv, cwd=root, env=dict(os.environ), timeout=MEMORY_TIMEOUT,
-                           log=out, stderr_log=err, what="shipyard memory")  # fmt: skip
+        return process.run(
+            argv,
+            cwd=root,
+            env=dict(os.environ),
+            timeout=MEMORY_TIMEOUT,
+            log=out,
+            stderr_log=err,
+            what="shipyard memory",
+        )
 
     try:
         result = await anyio.to_thread.run_sync(call)

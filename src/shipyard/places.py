@@ -16,7 +16,11 @@ from shipyard.exceptions import ShipyardError
 from shipyard.results import CheckResult
 from shipyard.spec import spec_lines
 
-CONFIG_KEYS = {"build": ("commands", "build"), "suite": ("commands", "test"), "app": ("app", "start")}
+CONFIG_KEYS = {
+    "build": ("commands", "build"),
+    "suite": ("commands", "test"),
+    "app": ("app", "start"),
+}
 SPEC_KINDS = ("coverage", "http", "cli", "ui")
 MAX_SOURCE = 2_000_000
 """Bytes of a test file searched for the test's definition."""
