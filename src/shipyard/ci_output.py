@@ -49,7 +49,7 @@ def label(gate: GateResult, check: CheckResult) -> str:
     return check.id if check.kind in (gate.name, check.id) else f"{check.kind} {check.id}"
 
 
-def annotations(verdict: Verdict, places: Places, root: Path) -> list[str]:
+def check_annotations(verdict: Verdict, places: Places, root: Path) -> list[str]:
     """An ``::error`` for each failed check and each one that could not be checked."""
     out = []
     for gate in verdict.gates:

@@ -242,8 +242,10 @@ def memory_import(
 @app.command()
 def mcp() -> None:
     """Serve the gates and the knowledge as MCP tools over stdio (JSON-RPC on stdout only)."""
-    from shipyard.mcp_server import serve
-
+    try:
+        from shipyard.mcp_server import serve
+    except ShipyardError as exc:  # the mcp extra is not installed
+        _fail(exc, False)
     serve()
 
 

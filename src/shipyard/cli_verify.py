@@ -7,11 +7,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.exceptions import InputError, ShipyardError
 from shipyard.results import Verdict
+
+if TYPE_CHECKING:
+    from shipyard.verify import OnGate
 
 FORMATS = ("text", "json", "github")
 
@@ -62,7 +66,7 @@ def show(verdict: Verdict, fmt: str, project: Path) -> None:
 
         spec = verdict.extra.get("spec")
         places = Places(Path(verdict.extra.get("project") or project), Path(spec) if spec else None)
-        for line in ci_output.annotations(verdict, places, _root()):
+        for line in ci_output.check_annotations(verdict, places, _root()):
             print(line)
         ci_output.append_summary(ci_output.summary(verdict), os.environ)
         outputs = {"verdict": verdict.status, "exit-code": str(verdict.exit_code)}
@@ -116,7 +120,7 @@ def _root() -> Path:
     return Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd()).resolve()
 
 
-def _progress_writer(path: Path):  # type: ignore[no-untyped-def]
+def _progress_writer(path: Path) -> OnGate:
     """A JSON line per gate starting and ending, appended to ``path`` (for ``shipyard mcp``)."""
     from shipyard.verify import GateEvent
 

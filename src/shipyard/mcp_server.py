@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+from shipyard.exceptions import EnvironmentProblem
 from shipyard.mcp_schema import JobDocument, MemoryDocument, SpecReport, VerifyDocument
 
 try:
@@ -25,7 +26,7 @@ try:
     from mcp.types import CallToolResult, TextContent, ToolAnnotations
     from pydantic import Field
 except ImportError as exc:  # the optional extra
-    raise ImportError(
+    raise EnvironmentProblem(
         "shipyard mcp needs the MCP SDK: pip install 'shipyard[mcp]' (or uv sync --extra mcp)"
     ) from exc
 
