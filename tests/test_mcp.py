@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,15 @@ def test_only_json_rpc_on_stdout(project: Project) -> None:
     progress = [m for m in lines if m.get("method") == "notifications/progress"]
     assert len(progress) == 8 and progress[0]["params"]["progressToken"] == "p"
     assert lines[-1]["result"]["structuredContent"]["verdict"] == "passed"
+
+
+def test_without_the_extra_it_says_how_to_install_it() -> None:
+    code = ("import sys; sys.modules['mcp'] = None; sys.argv = ['shipyard', 'mcp']; "
+            "from shipyard.cli import main; main()")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "could not check: shipyard mcp needs the MCP SDK: pip install 'shipyard[mcp]'" in (
+        done.stderr
+    )
+    assert done.stdout == ""
