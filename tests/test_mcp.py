@@ -123,6 +123,7 @@ def test_bad_input_is_a_tool_error_and_the_server_goes_on(project: Project) -> N
         )
         answers["fine"] = await s.call_tool("spec_check", {})
         answers["unknown"] = await s.call_tool("verify_result", {"job": "j-nope"})
+        answers["rev"] = await s.call_tool("verify", {"base": "--help"})
         answers["add"] = await s.call_tool(
             "memory_add", {"text": "run the suite with -p no:cacheprovider", "key": "suite"}
         )
@@ -149,6 +150,9 @@ def test_bad_input_is_a_tool_error_and_the_server_goes_on(project: Project) -> N
     ]
     assert fine["checks"] == {"test": 1} and fine["uncovered"] == []
     assert answers["unknown"].is_error and "no job 'j-nope'" in answers["unknown"].content[0].text
+    rev = answers["rev"]  # an argument is a value, never an option of the command underneath
+    assert rev.is_error and rev.structured_content["exit_code"] == 3
+    assert rev.content[0].text.startswith("could not check: ") and "--help" in rev.content[0].text
     entry = answers["add"].structured_content["entry"]
     assert entry["text"] == "run the suite with -p no:cacheprovider" and entry["kind"] == "fact"
     (found,) = answers["search"].structured_content["entries"]

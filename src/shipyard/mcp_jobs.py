@@ -146,9 +146,9 @@ class Jobs:
             str(folder / "progress.jsonl"),
         ]
         if spec is not None:
-            argv += ["--spec", str(spec)]
+            argv.append(f"--spec={spec}")  # "=": a value is never read as an option
         if base is not None:
-            argv += ["--base", base]
+            argv.append(f"--base={base}")
         proc = process.start(
             argv,
             cwd=project,

@@ -158,7 +158,7 @@ def build(jobs: Jobs) -> MCPServer[Any]:
     ) -> MemoryDocument:
         """What this project's runs learned, best match first: commands that worked, pitfalls
         and their fixes, decisions, conventions, facts."""
-        args = ["memory", "search", "--json", "--limit", str(limit)]
+        args = ["memory", "search", "--json", f"--limit={limit}"]
         return await _memory(jobs, project, [*args, "--project", "{project}", "--", query])
 
     @server.tool(annotations=ToolAnnotations(open_world_hint=False, destructive_hint=False))
@@ -171,9 +171,9 @@ def build(jobs: Jobs) -> MCPServer[Any]:
         ] = None,
     ) -> MemoryDocument:
         """Add a fact, convention or decision to the project's knowledge."""
-        args = ["memory", "add", "--json", "--kind", kind, "--project", "{project}"]
+        args = ["memory", "add", "--json", f"--kind={kind}", "--project", "{project}"]
         if key is not None:
-            args += ["--key", key]
+            args.append(f"--key={key}")
         return await _memory(jobs, project, [*args, "--", text])
 
     return server
