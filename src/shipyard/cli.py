@@ -45,21 +45,20 @@ def verify(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Run every gate even if a stored verdict fits.")
     ] = False,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="text, json, or github (annotations and a step summary)."),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write the checks as JUnit XML here.")
+    ] = None,
+    progress: Annotated[Path | None, typer.Option("--progress", hidden=True)] = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """Run every gate (contract, build, tests, runtime) on the working tree. No model needed."""
-    from shipyard.render import print_verdict
-    from shipyard.verify import verify as run_verify
+    from shipyard import cli_verify
 
-    try:
-        verdict = run_verify(project, spec_path=spec, base=base, use_cache=not no_cache)
-    except ShipyardError as exc:
-        _fail(exc, as_json)
-    if as_json:
-        print(json.dumps(verdict.to_json(), indent=2))
-    else:
-        print_verdict(verdict, Path(project))
-    raise typer.Exit(verdict.exit_code)
+    cli_verify.run(project, spec, base, fmt, as_json, junit, progress, use_cache=not no_cache)
 
 
 @app.command()
@@ -260,6 +259,16 @@ def memory_import(
     from shipyard import cli_memory
 
     cli_memory.import_file(project, file, as_json)
+
+
+@app.command()
+def mcp() -> None:
+    """Serve the gates and the knowledge as MCP tools over stdio (JSON-RPC on stdout only)."""
+    try:
+        from shipyard.mcp_server import serve
+    except ShipyardError as exc:  # the mcp extra is not installed
+        _fail(exc, False)
+    serve()
 
 
 def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:

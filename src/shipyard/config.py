@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from shipyard.exceptions import ConfigError
-from shipyard.formats import read_text, refuse_nul, toml_lines, validate
+from shipyard.formats import line_for, read_text, refuse_nul, toml_lines, validate
 
 CONFIG_FILE = "shipyard.toml"
 MAX_SECONDS = 7 * 24 * 3600
@@ -231,3 +231,16 @@ def _validated(data: object, text: str, path: Path, prefix: tuple[str, ...]) -> 
     refuse_nul(data, file=str(path), lines=lines, error=ConfigError, prefix=prefix)
     config = validate(Config, data, file=str(path), lines=lines, error=ConfigError, prefix=prefix)
     return config.model_copy(update={"source": str(path)})
+
+
+def config_line(config: Config, *loc: str) -> int | None:
+    """The line of a key (``"commands", "build"``) in the file ``config`` was read from."""
+    if not config.source:
+        return None
+    path = Path(config.source)
+    prefix: tuple[str, ...] = ("tool", "shipyard") if path.name == "pyproject.toml" else ()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return line_for((*prefix, *loc), toml_lines(text))

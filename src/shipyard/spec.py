@@ -317,3 +317,30 @@ def _check_ids(spec: Spec, file: str, lines: dict[Loc, int]) -> None:
 def spec_hash(text: str) -> str:
     """The hash a run locks its spec with."""
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def spec_lines(path: Path) -> dict[tuple[str, str], int]:
+    """Where each acceptance id and check is written: ``(kind, id)`` -> line, with kind
+    ``coverage`` for an acceptance id and the check's result kind otherwise."""
+    data, lines = load_yaml(read_text(path, SpecError), str(path), SpecError)
+    found: dict[tuple[str, str], int] = {}
+    if not isinstance(data, dict):
+        return found
+    groups: list[tuple[str, Loc, Any]] = [
+        ("coverage", ("acceptance",), data.get("acceptance")),
+        ("required", ("checks", "tests", "required"), _get(data, "checks", "tests", "required")),
+        ("http", ("checks", "http"), _get(data, "checks", "http")),
+        ("cli", ("checks", "cli"), _get(data, "checks", "cli")),
+        ("ui", ("checks", "ui"), _get(data, "checks", "ui")),
+    ]
+    for kind, base, items in groups:
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and (line := line_for((*base, i), lines)) is not None:
+                found[(kind, str(item.get("id")))] = line
+    return found
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data

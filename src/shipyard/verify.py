@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -22,6 +22,20 @@ if TYPE_CHECKING:
 
 DEFAULT_SPEC = "spec.yaml"
 FailToPass = Literal["all", "changed"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateEvent:
+    """A gate starting (``result`` None) or ending, for callers that show progress."""
+
+    run_id: str
+    index: int
+    total: int
+    gate: str
+    result: GateResult | None = None
+
+
+OnGate = Callable[[GateEvent], None]
 
 
 def default_gates() -> list[Gate]:
@@ -53,6 +67,7 @@ def verify(
     use_cache: bool = True,
     tree: str | None = None,
     fail_to_pass: FailToPass = "all",
+    on_gate: OnGate | None = None,
 ) -> Verdict:
     """Run the gates, or answer from the verdict cache when every input is the same as a stored
     verdict's (``use_cache=False`` forces a run; custom ``gates`` are never cached). ``tree``:
@@ -75,7 +90,9 @@ def verify(
             store = None
         if store and key and (hit := store.lookup(key, evidence)) is not None:
             return replace(hit, duration=time.monotonic() - started)
-    verdict = _run(project, path, base_sha, gates, spec, config, evidence, env, fail_to_pass)
+    verdict = _run(
+        project, path, base_sha, gates, spec, config, evidence, env, fail_to_pass, on_gate
+    )
     verdict = replace(verdict, duration=time.monotonic() - started)
     if store is not None and key is not None:
         store.store(key, verdict)
@@ -121,6 +138,7 @@ def _run(
     evidence: Path | None,
     env: dict[str, str],
     fail_to_pass: FailToPass,
+    on_gate: OnGate | None = None,
 ) -> Verdict:
     from shipyard.config import load_config
     from shipyard.gates import Context
@@ -155,9 +173,14 @@ def _run(
     results: list[GateResult] = []
     blocked_by: str | None = None
     try:
-        for gate in gates:
+        for index, gate in enumerate(gates):
+            event = GateEvent(run_id=run_id, index=index, total=len(gates), gate=gate.name)
+            if on_gate is not None:
+                on_gate(event)
             result = gate.run(ctx, blocked_by)
             results.append(result)
+            if on_gate is not None:
+                on_gate(replace(event, result=result))
             run.write_json(f"gates/{gate.name}.json", result.to_json())
             if result.status == "failed" and gate.name == "build":
                 blocked_by = "not run: the build gate failed"
