@@ -81,7 +81,10 @@ def test_jars_default_none_named_and_reset_by_a_fresh_app(tmp_path: Path) -> Non
 
 
 def test_captures_from_headers_cookies_and_the_body_and_their_misses(tmp_path: Path) -> None:
-    checks = "http:" + REGISTER.format(n="alice", session="default") + """
+    checks = (
+        "http:"
+        + REGISTER.format(n="alice", session="default")
+        + """
   - id: new-post
     request: {method: POST, path: /create, form: {title: Hi, body: there}}
     capture: {to: "header:Location"}
@@ -96,6 +99,7 @@ def test_captures_from_headers_cookies_and_the_body_and_their_misses(tmp_path: P
     request: {path: /auth/login}
     capture: {a: "header:X-Nope", b: "cookie:session", c: 'regex:id="(nope)"', d: items.0}
 """
+    )
     results = run_blog(tmp_path, checks)
     assert results["follow-captured"].message == "GET / -> 200"
     assert results["edit-captured"].message == "GET /1/update -> 200", results["edit-captured"]
@@ -133,10 +137,14 @@ def test_an_upload_outside_the_project_is_bad_input_and_a_missing_one_fails(
     assert run.code == 2
     assert "spec.yaml: checks.http[9].request.files.avatar: 'link.png' leads outside" in run.stderr
     (project.path / "link.png").unlink()
-    checks = "http:" + REGISTER.format(n="alice", session="default") + """
+    checks = (
+        "http:"
+        + REGISTER.format(n="alice", session="default")
+        + """
   - id: missing
     request: {method: POST, path: /auth/avatar, files: {avatar: gone.png}}
 """
+    )
     results = run_blog(project.path, checks)
     assert results["missing"].status == "failed"
     assert results["missing"].message.startswith(
@@ -226,3 +234,41 @@ def test_bad_new_keys_name_file_field_and_line(checks: str, field: str, message:
         parse_spec(SPEC_HEAD + checks, "spec.yaml")
     assert str(info.value).startswith(f"spec.yaml:4: {field}: "), str(info.value)
     assert message in str(info.value)
+
+
+@pytest.mark.browser
+def test_wait_for_states_and_a_missing_upload_in_the_browser(tmp_path: Path) -> None:
+    checks = (
+        "http:"
+        + REGISTER.format(n="alice", session="alice")
+        + """
+ui:
+  - id: states
+    session: alice
+    steps:
+      - goto: /auth/avatar
+      - wait_for: {selector: "#nope", state: detached}
+      - wait_for: {selector: "input[name=avatar]", state: attached}
+      - wait_for: {selector: .avatar, state: hidden}
+  - id: still-there
+    timeout: 1
+    steps:
+      - goto: /auth/login
+      - wait_for: {selector: "input[name=username]", state: hidden}
+  - id: missing-upload
+    session: alice
+    steps:
+      - goto: /auth/avatar
+      - upload: {selector: "input[name=avatar]", files: [gone.png]}
+"""
+    )
+    results = run_blog(tmp_path, checks)
+    assert results["states"].status == "passed", results["states"].message
+    lines = results["still-there"].message.splitlines()
+    assert (
+        lines[0]
+        == "step 2 wait_for input[name=username]: not hidden after 1s (1 matching elements)"
+    )
+    assert lines[1].endswith("/auth/login (title 'Log In - Flaskr')")
+    missing = results["missing-upload"].message.splitlines()
+    assert missing[0] == "step 2 upload input[name=avatar]: no file 'gone.png' in the project"
