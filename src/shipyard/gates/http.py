@@ -114,7 +114,8 @@ def _exchange(
         return _Exchange(label=f"{req.method} {path}", record={}, error=f"bad header: {exc}")
     except _BadRequest as exc:
         return _Exchange(label=f"{req.method} {path}", record={}, error=str(exc))
-    label, record = f"{req.method} {path}", {"request": _request_json(request)}
+    label = f"{req.method} {path}"
+    record: dict[str, Any] = {"request": _request_json(request)}
     try:
         responses, stopped = call_within(
             req.timeout + 0.5, lambda: _send_all(client, request, req, origin)

@@ -108,8 +108,8 @@ def _unmet(
         elif (diff := subset_diff(wanted, body)) is not None:
             problems.append(diff)
     for name, value in expect.headers.items():
-        exact = isinstance(value, HeaderEquals)
-        wanted = text(substitute(value.equals if exact else value, variables))
+        exact, raw = (True, value.equals) if isinstance(value, HeaderEquals) else (False, value)
+        wanted = text(substitute(raw, variables))
         actual = header_value(response, name, origin)
         if actual is None or (actual != wanted if exact else wanted not in actual):
             how = "exactly " if exact else ""
@@ -122,7 +122,7 @@ def _unmet(
 
 def header_value(response: httpx.Response, name: str, origin: str) -> str | None:
     """The header's value; a ``Location`` to the app itself as its path."""
-    value = response.headers.get(name)
+    value: str | None = response.headers.get(name)
     if value is not None and name.lower() == "location":
         return app_path(value, origin) or value
     return value
