@@ -56,8 +56,8 @@ def test_the_flask_blog_verifies_with_forms_sessions_redirects_and_uploads(tmp_p
 
 BREAKS = {
     "missing-commit": (
-        "                )\n                db.commit()\n            except sqlite3.IntegrityError:",
-        "                )\n            except sqlite3.IntegrityError:",
+        "                db.commit()\n            except sqlite3.IntegrityError:",
+        "            except sqlite3.IntegrityError:",
         "login-alice",
         ["POST /auth/login -> 200: expected status 302, got 200", "  | Incorrect username."],
     ),
