@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ["SHIPYARD_BLOCK_MODEL_REQUESTS"] = "1"  # no attack reaches a real model
 
 from attacklib import Outcome, attack, broke, held  # noqa: E402
+
 from fixtures.openai_server import serve  # noqa: E402
 
 SHIPYARD = str(Path(sys.executable).parent / "shipyard")

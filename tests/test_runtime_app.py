@@ -23,6 +23,7 @@ http:
 cli:
   - id: count
     run: [python, TODO_APP, count]
+    env: {SHIPYARD_APP_URL: "{app_url}"}  # the program reads it: the check needs the app
     expect: {stdout_contains: [1 todos]}
 """
 

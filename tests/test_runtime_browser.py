@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -106,9 +107,9 @@ def test_a_working_flow_passes_with_screenshots(flows: dict) -> None:
 def test_a_button_wired_to_nothing_fails_the_expectation_after_it(flows: dict) -> None:
     result = check(flows, "dead-button")
     assert result.status == "failed"
-    assert result.message == (
-        "step 3 expect_text .status: no element contains 'cleared'; 1 found: ''"
-    )
+    first, where = result.message.splitlines()
+    assert first == "step 3 expect_text .status: no element contains 'cleared'; 1 found: ''"
+    assert re.fullmatch(r"page: http://127\.0\.0\.1:\d+/ \(title 'Todos'\)", where), where
     assert result.evidence == "ui/dead-button/failed-step-3.png"
     assert (flows["run"] / "ui/dead-button/failed-step-3.png").exists()
     assert (flows["run"] / "ui/dead-button/final.png").exists()
@@ -117,16 +118,19 @@ def test_a_button_wired_to_nothing_fails_the_expectation_after_it(flows: dict) -
 def test_a_script_error_on_load_fails_the_flow(flows: dict) -> None:
     result = check(flows, "broken-page")
     assert result.status == "failed"
-    assert result.message == (
+    assert result.message.splitlines()[0] == (
         "step 1 goto /broken: the page had an error: "
         "page error: ReferenceError: undefinedFunction is not defined"
     )
+    assert result.message.splitlines()[1].endswith("/broken")  # no title: the page has none
 
 
 def test_a_missing_selector_fails_at_the_step_timeout(flows: dict) -> None:
     result = check(flows, "missing-selector")
     assert result.status == "failed"
-    assert result.message == "step 2 click #nope: no element matches '#nope' (waited 1s)"
+    first, where = result.message.splitlines()
+    assert first == "step 2 click #nope: no element matches '#nope' (waited 1s)"
+    assert where.startswith("page: http://127.0.0.1:") and where.endswith("/about")
     assert result.duration is not None and result.duration < 5
 
 
@@ -142,7 +146,8 @@ def test_console_errors_fail_unless_allowed(flows: dict) -> None:
 def test_a_same_origin_error_response_fails_the_flow(flows: dict) -> None:
     message = check(flows, "not-found").message
     assert message.startswith("step 1 goto /nowhere: the page had an error: HTTP 404 from GET ")
-    assert message.endswith("/nowhere (and 1 more)")  # and the console's "Failed to load resource"
+    first, _ = message.splitlines()
+    assert first.endswith("/nowhere (and 1 more)")  # and the console's "Failed to load resource"
 
 
 def test_the_gate_leaves_no_process_behind(flows: dict) -> None:

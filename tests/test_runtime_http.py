@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.runtime.support import app_config, by_id, make_context, run_gate
-from shipyard.gates.http import lookup, subset_diff, substitute
+from shipyard.gates.httpmatch import lookup, subset_diff, substitute
 from shipyard.gates.logscan import describe, find_problems
 
 
@@ -79,7 +79,8 @@ def test_wrong_status_missing_field_and_empty_capture_are_named(tmp_path: Path) 
     assert all(c.status == "failed" for k, c in checks.items() if k != "app-start")
     status = checks["status"].message.splitlines()
     assert status[0] == "POST /api/todos -> 201: expected status 200, got 201"
-    assert status[1].startswith('response body: {"id": 1, "title": "milk"')
+    assert status[1] == "HTTP/1.0 201 Created"
+    assert status[2].startswith('response body: {"id": 1, "title": "milk"')
     assert checks["field"].message.startswith(
         "GET /api/todos/1 -> 200: json.priority: missing (expected 'high')"
     )

@@ -5,23 +5,22 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from shipyard.config import Command, EnvVars, Seconds
 from shipyard.exceptions import SpecError
 from shipyard.formats import Loc, line_for, load_yaml, read_text, refuse_nul, validate
+from shipyard.spec_steps import STEP_KINDS, ProjectFile, Step
+from shipyard.spec_steps import Strict as _Strict
+
+__all__ = ["STEP_KINDS", "Step"]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-def _selector_shorthand(value: object, key: str = "selector") -> object:
-    return {key: value} if isinstance(value, str) else value
+DEFAULT_SESSION = "default"
+NO_SESSION = "none"
+"""``session: none``: the check neither sends nor stores cookies."""
 
 
 class Acceptance(_Strict):
@@ -54,11 +53,21 @@ class TestChecks(_Strict):
     required: tuple[RequiredTest, ...] = ()
 
 
-def _header_values(value: dict[str, str]) -> dict[str, str]:
-    for name, text in value.items():
+class HeaderEquals(_Strict):
+    equals: str
+    """The response's value is exactly this (a string alone means: contains it)."""
+
+
+def _header_values(value: dict[str, Any]) -> dict[str, Any]:
+    for name, wanted in value.items():
+        text = wanted.equals if isinstance(wanted, HeaderEquals) else wanted
         if not name.isascii() or not text.isascii() or not name.strip():
             raise ValueError(f"header {name!r}: names and values must be non-empty ASCII")
     return value
+
+
+FormValue = bool | int | float | str
+"""A form field's value; numbers and booleans are sent as their JSON text."""
 
 
 class HttpRequest(_Strict):
@@ -67,6 +76,11 @@ class HttpRequest(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
     body: str | None = None
+    form: dict[str, FormValue | tuple[FormValue, ...]] | None = None
+    """Form fields: urlencoded, or multipart with ``files``; a list repeats the field."""
+    files: dict[str, ProjectFile] | None = None
+    """``{field: path}``: a multipart upload of files in the project."""
+    follow_redirects: bool = False
     timeout: Seconds = 10
 
     @field_validator("method")
@@ -81,31 +95,81 @@ class HttpRequest(_Strict):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError('must start with "/"')
+        if not value.startswith("/") and not value.startswith("{{"):
+            raise ValueError('must start with "/" (or be a captured {{name}})')
         return value
 
     @model_validator(mode="after")
     def _one_body(self) -> HttpRequest:
-        if self.json_body is not None and self.body is not None:
-            raise ValueError("give json or body, not both")
+        given = [
+            name
+            for name, value in (("json", self.json_body), ("body", self.body))
+            if value is not None
+        ]
+        if self.form is not None or self.files is not None:
+            given.append("form/files")
+        if len(given) > 1:
+            both = " and ".join(given)
+            raise ValueError(f"give one of json, body, or form and files, not {both}")
         return self
 
 
 class HttpExpect(_Strict):
     status: int | None = Field(default=None, ge=100, le=599)
     json_subset: Any = Field(default=None, alias="json")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str | HeaderEquals] = Field(default_factory=dict)
     body_contains: tuple[str, ...] = ()
+    final_url: str | None = None
+    """The last URL after following redirects contains it, or it is a regex found in it."""
 
     _headers = field_validator("headers")(classmethod(lambda cls, v: _header_values(v)))
+
+
+CAPTURE_KINDS = ("header", "cookie", "regex")
+
+
+def capture_source(source: str) -> tuple[str, str]:
+    """``header:Location`` -> ("header", "Location"); a dotted JSON path -> ("json", path)."""
+    kind, sep, rest = source.partition(":")
+    if sep and kind in CAPTURE_KINDS:
+        return kind, rest
+    return "json", source
+
+
+def _capture_sources(value: dict[str, str]) -> dict[str, str]:
+    for name, source in value.items():
+        kind, arg = capture_source(source)
+        if not arg.strip():
+            raise ValueError(f"capture {name}: {source!r} names nothing to capture")
+        if kind != "regex":
+            continue
+        try:
+            groups = re.compile(arg).groups
+        except re.error as exc:
+            raise ValueError(f"capture {name}: {arg!r} is not a regular expression: {exc}") from exc
+        if groups < 1:
+            raise ValueError(f"capture {name}: {arg!r} needs a group, (…), around what to capture")
+    return value
+
+
+SessionName = Field(default=None, pattern=ID_PATTERN)
+"""A cookie jar's name: ``default`` (the shared jar), ``none`` (no cookies), or any other."""
 
 
 class HttpCheck(_Check):
     request: HttpRequest
     expect: HttpExpect = Field(default_factory=HttpExpect)
     capture: dict[str, str] = Field(default_factory=dict)
+    session: str | None = SessionName
     fresh_app: bool = False
+
+    _captures = field_validator("capture")(classmethod(lambda cls, v: _capture_sources(v)))
+
+    @model_validator(mode="after")
+    def _final_url_follows(self) -> HttpCheck:
+        if self.expect.final_url is not None and not self.request.follow_redirects:
+            raise ValueError("expect.final_url needs request.follow_redirects: true")
+        return self
 
 
 class CliExpect(_Strict):
@@ -131,91 +195,14 @@ class CliCheck(_Check):
         return value
 
 
-class Target(_Strict):
-    selector: str = Field(min_length=1)
-
-
-class FillArgs(Target):
-    value: str
-
-
-class PressArgs(Target):
-    key: str = Field(min_length=1)
-
-
-class SelectArgs(Target):
-    value: str
-
-
-class CheckArgs(Target):
-    checked: bool = True
-
-
-class TextArgs(Target):
-    text: str
-
-
-class CountArgs(Target):
-    count: int = Field(ge=0)
-
-
-class VisibleArgs(Target):
-    visible: bool = True
-
-
-STEP_KINDS = (
-    "goto", "click", "fill", "press", "select", "check", "reload",
-    "expect_text", "expect_count", "expect_visible", "expect_url", "screenshot",
-)  # fmt: skip
-
-
-class Step(_Strict):
-    """One browser step: a mapping with exactly one of the keys below."""
-
-    goto: str | None = None
-    click: Target | None = None
-    fill: FillArgs | None = None
-    press: PressArgs | None = None
-    select: SelectArgs | None = None
-    check: CheckArgs | None = None
-    reload: Literal[True] | None = None
-    expect_text: TextArgs | None = None
-    expect_count: CountArgs | None = None
-    expect_visible: VisibleArgs | None = None
-    expect_url: str | None = None
-    screenshot: str | None = None
-
-    @field_validator("click", "check", "expect_visible", mode="before")
-    @classmethod
-    def _shorthand(cls, value: object) -> object:
-        return _selector_shorthand(value)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _exactly_one(cls, data: object) -> object:
-        if isinstance(data, dict):
-            known = [k for k in data if k in STEP_KINDS]
-            if len(data) != 1 or len(known) != 1:
-                raise ValueError(f"a step has exactly one key, one of: {', '.join(STEP_KINDS)}")
-            if data[known[0]] is None:
-                raise ValueError(f"{known[0]} needs a value")
-        return data
-
-    @property
-    def kind(self) -> str:
-        return next(k for k in STEP_KINDS if getattr(self, k) is not None)
-
-    @property
-    def arg(self) -> Any:
-        return getattr(self, self.kind)
-
-
 class UiCheck(_Check):
     steps: tuple[Step, ...] = Field(min_length=1)
     allow_errors: tuple[str, ...] = ()
     """Regexes: a page error, console error or failed request matching one is allowed."""
     timeout: Seconds = 5
     """Seconds each step may take."""
+    session: str | None = SessionName
+    """The flow starts with this jar's cookies (what the browser sets is not written back)."""
     fresh_app: bool = False
 
     @field_validator("allow_errors")

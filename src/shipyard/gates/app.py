@@ -45,7 +45,8 @@ class RunningApp:
     stderr: Path
     stop_timeout: float
     variables: Mapping[str, str]
-    """``port``, ``tmp`` and ``workdir``: what ``{name}`` expands to in commands and env."""
+    """``port``, ``tmp``, ``workdir`` and ``app_url``: what ``{name}`` expands to in commands and
+    env."""
 
     @property
     def base_url(self) -> str:
@@ -129,7 +130,10 @@ def start_app(ctx: Context, settings: AppConfig, number: int) -> RunningApp:
     """``app.start`` with ``{port}``, ``{tmp}``, ``{workdir}`` expanded; output to app/*.log."""
     port = free_port()
     tmp = leftovers.temp_dir("app")
-    variables = {"port": str(port), "tmp": str(tmp), "workdir": str(ctx.project)}
+    variables = {
+        "port": str(port), "tmp": str(tmp), "workdir": str(ctx.project),
+        "app_url": f"http://{HOST}:{port}",
+    }  # fmt: skip
     env = {**ctx.env, **{k: expand(v, variables) for k, v in settings.env.items()}}
     env["PORT"] = str(port)
     command = expand(settings.start, variables)

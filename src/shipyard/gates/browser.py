@@ -9,6 +9,10 @@ base URL is the app's. Every step is bounded by the flow's ``timeout``. Semantic
   passes when no matching element is visible;
 * ``expect_url`` passes when the current URL contains the value, or the value as a Python
   regular expression is found in it (``re.search``); retried until the step's timeout;
+* ``wait_for`` waits until the first match is in the ``state`` asked (``visible``, ``hidden``,
+  ``attached``, ``detached``); ``upload`` sets a file input's files (files of the project);
+* a flow with ``session: NAME`` starts with that HTTP cookie jar's cookies;
+* a failed step's message ends with the page's URL and title at that moment;
 * a JavaScript error, an uncaught promise rejection, a console error, a failed request or a
   same-origin response with status >= 400 fails the flow unless an ``allow_errors`` pattern
   is found (``re.search``) in its description; the browser's own ``/favicon.ico`` request and
@@ -22,16 +26,18 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from shipyard.exceptions import BrowserMissing
 from shipyard.gates import Context
 from shipyard.gates.http import safe_name
+from shipyard.gates.httpmatch import url_matches
 from shipyard.gates.logscan import PageErrors
 from shipyard.results import CheckResult, result_of
 from shipyard.spec import Step, UiCheck
+from shipyard.spec_steps import resolve_in_project
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser as PwBrowser
@@ -85,13 +91,18 @@ class Browser:
             if playwright is not None:
                 playwright.stop()
 
-    def run_flow(self, check: UiCheck, base_url: str, ctx: Context) -> CheckResult:
+    def run_flow(
+        self, check: UiCheck, base_url: str, ctx: Context, cookies: Sequence[Any] = ()
+    ) -> CheckResult:
+        """The flow in a fresh context, which starts with ``cookies`` (Playwright's form)."""
         from playwright.sync_api import Error
 
         started = time.monotonic()
         browser = self._launched()
         try:
             context = browser.new_context(base_url=base_url)
+            if cookies:
+                context.add_cookies(list(cookies))
         except Error as exc:
             return _result(check, "error", f"the browser failed: {_first_line(exc)}", None, started)
         try:
@@ -175,7 +186,7 @@ class _Flow:
         for number, step in enumerate(steps, start=1):
             problem = self._step(page, step) or self.errors.take_new()
             if problem:
-                return number, f"step {number} {step_label(step)}: {problem}"
+                return number, f"step {number} {step_label(step)}: {problem}\n{_where(page)}"
         page.wait_for_timeout(SETTLE_MS)
         if problem := self.errors.take_new():
             return len(steps), f"after step {len(steps)} {step_label(steps[-1])}: {problem}"
@@ -243,10 +254,32 @@ class _Flow:
 
     def expect_url(self, page: Page, value: str) -> str | None:
         deadline = time.monotonic() + self.check.timeout
-        while not _url_matches(page.url, value):
+        while not url_matches(page.url, value):
             if time.monotonic() >= deadline:
                 return f"expected the URL to match {value!r}, it is {page.url}"
             page.wait_for_timeout(POLL_MS)
+        return None
+
+    def wait_for(self, page: Page, arg: Any) -> str | None:
+        from playwright.sync_api import TimeoutError
+
+        try:
+            page.locator(arg.selector).first.wait_for(state=arg.state)
+        except TimeoutError:
+            if not _responsive(page):
+                return f"not {arg.state}; {UNRESPONSIVE}"
+            found = page.locator(arg.selector).count()
+            return f"not {arg.state} after {self.check.timeout:g}s ({found} matching elements)"
+        return None
+
+    def upload(self, page: Page, arg: Any) -> str | None:
+        try:
+            paths = [resolve_in_project(self.ctx.project, name) for name in arg.files]
+        except ValueError as exc:
+            return str(exc)
+        if missing := [name for name, p in zip(arg.files, paths, strict=True) if not p.is_file()]:
+            return f"no file {missing[0]!r} in the project"
+        page.locator(arg.selector).first.set_input_files(paths)
         return None
 
     def screenshot(self, page: Page, name: str) -> str | None:
@@ -264,6 +297,8 @@ STEPS: dict[str, Action] = {
     "select": lambda f, page, a: _none(page.locator(a.selector).first.select_option(a.value)),
     "check": lambda f, page, a: page.locator(a.selector).first.set_checked(a.checked),
     "reload": lambda f, page, _: _none(page.reload()),
+    "wait_for": _Flow.wait_for,
+    "upload": _Flow.upload,
     "expect_text": _Flow.expect_text,
     "expect_count": _Flow.expect_count,
     "expect_visible": _Flow.expect_visible,
@@ -312,13 +347,15 @@ def _responsive(page: Page) -> bool:
     return True
 
 
-def _url_matches(url: str, value: str) -> bool:
-    if value in url:
-        return True
-    try:
-        return re.search(value, url) is not None
-    except re.error:
-        return False
+def _where(page: Page) -> str:
+    """``page: URL (title 'T')``: where the browser was when the step failed."""
+    from playwright.sync_api import Error
+
+    title = None
+    if _responsive(page):
+        with contextlib.suppress(Error):
+            title = page.title()
+    return f"page: {page.url}" + (f" (title {title!r})" if title else "")
 
 
 def _origin(url: str) -> str:

@@ -1,23 +1,18 @@
-"""HTTP checks: one request each against the launched app, its expectations, its captures.
+"""HTTP checks: one request each against the launched app, its expectations and captures
+(``httpmatch`` has the matching rules), its evidence.
 
-Matching rules (public):
-
-* ``{{name}}`` is replaced by a captured value in the path, header values, the raw body, JSON
-  string values (recursively) and the expectations. A string that is exactly ``{{name}}``
-  becomes the captured value itself, keeping its JSON type (``{"id": "{{todo_id}}"}`` sends a
-  number when a number was captured). An unknown name fails the check.
-* ``expect.json`` is a subset match: every key of an expected object must match; lists must
-  have the same length and match element by element; scalars are equal (``true`` is not ``1``).
-* ``expect.headers``: names are case-insensitive; the response's value must *contain* the
-  expected one (``content-type: application/json`` matches ``application/json; charset=utf-8``).
-* ``expect.status`` left out: any status below 400 passes.
-* ``capture``: a dotted path into the JSON response, list indexes as numbers (``items.0.id``);
-  nothing there (or ``null``) fails the check.
+* ``request.form`` is sent urlencoded, or multipart with ``request.files`` (``{field: path}``,
+  files of the project; a path that leads out of it is bad input).
+* ``request.follow_redirects: true`` follows 3xx answers with a ``Location`` (at most
+  ``MAX_REDIRECTS``), within the app only: a redirect to another origin is not followed and
+  fails the check. Every hop is kept in the evidence.
+* The cookies sent and stored are those of the check's session jar (``sessions.py``).
+* A path that is a captured absolute URL to the app is sent as its path.
 """
 
 from __future__ import annotations
 
-import json
+import mimetypes
 import re
 import time
 from collections.abc import Mapping
@@ -25,18 +20,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from shipyard.deadline import DeadlineExceeded, call_within
 from shipyard.gates import Context
+from shipyard.gates.httpmatch import app_path, evaluate, placeholders, substitute, text
+from shipyard.gates.httptext import describe_body
 from shipyard.results import CheckResult, result_of
 from shipyard.spec import HttpCheck, HttpRequest
+from shipyard.spec_steps import resolve_in_project
 
 if TYPE_CHECKING:
     import httpx
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.-]*)\s*\}\}")
-MAX_BODY = 65_536
-MISSING = object()
+MAX_BODY = 10 * 2**20
+"""Bytes of a response body read at most; the rest is dropped."""
+MAX_RECORDED = 65_536
+"""Bytes of each body kept in the evidence."""
+MAX_UPLOAD = 50 * 2**20
+MAX_REDIRECTS = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,8 +52,13 @@ class _Exchange:
     label: str
     """``GET /api/todos/1``: the method and the path as sent."""
     record: dict[str, Any]
-    response: httpx.Response | None = None
+    responses: tuple[httpx.Response, ...] = ()
+    """Every answer in order: the redirects followed, then the last."""
     error: str | None = None
+
+
+class _BadRequest(Exception):
+    """What the check asks for cannot be sent (an upload that is missing or too large)."""
 
 
 def run_http_check(
@@ -59,23 +66,32 @@ def run_http_check(
 ) -> HttpOutcome:
     started = time.monotonic()
     evidence = ctx.run.file(f"http/{safe_name(check.id)}.json")
-    exchange = _exchange(check, client, variables)
-    response = exchange.response
-    if response is None:
+    origin = origin_of(str(client.base_url))
+    exchange = _exchange(check, client, variables, origin, ctx.project)
+    if not exchange.responses:
         message = f"{exchange.label}: {exchange.error}"
         ctx.run.write_json(ctx.run.rel(evidence), {**exchange.record, "error": message})
         return HttpOutcome(result=_result(check, "failed", message, ctx, evidence, started))
-    problems, captured = evaluate(check, response, variables)
+    problems, captured = evaluate(check, exchange.responses, variables, origin)
+    if exchange.error:
+        problems.insert(0, exchange.error)
     ctx.run.write_json(ctx.run.rel(evidence), {**exchange.record, "captured": captured})
-    head = f"{exchange.label} -> {response.status_code}"
+    head = _head(exchange.label, exchange.responses, origin)
     if problems:
-        message = "\n".join([f"{head}: {problems[0]}", *problems[1:], _excerpt(response.text)])
+        answer = _answer(exchange.responses[-1], origin)
+        message = "\n".join([f"{head}: {problems[0]}", *problems[1:], *answer])
         return HttpOutcome(result=_result(check, "failed", message, ctx, evidence, started))
     result = _result(check, "passed", head, ctx, evidence, started)
     return HttpOutcome(result=result, captured=captured)
 
 
-def _exchange(check: HttpCheck, client: httpx.Client, variables: Mapping[str, Any]) -> _Exchange:
+def _exchange(
+    check: HttpCheck,
+    client: httpx.Client,
+    variables: Mapping[str, Any],
+    origin: str,
+    project: Path,
+) -> _Exchange:
     """Send the request with ``{{name}}`` filled in; a transport failure is an ``error``."""
     import httpx
 
@@ -86,15 +102,23 @@ def _exchange(check: HttpCheck, client: httpx.Client, variables: Mapping[str, An
         known = ", ".join(sorted(variables)) or "none yet"
         error = f"unknown variable {{{{{unknown[0]}}}}} (captured so far: {known})"
         return _Exchange(label=f"{req.method} {req.path}", record={}, error=error)
-    path = _text(substitute(req.path, variables))
+    path = text(substitute(req.path, variables))
+    if not path.startswith("/"):
+        if (relative := app_path(path, origin)) is None:
+            error = f"the path {path!r} is neither a path nor a URL to the app"
+            return _Exchange(label=f"{req.method} {req.path}", record={}, error=error)
+        path = relative
     try:
-        request = _build(client, req, path, variables)
+        request = _build(client, req, path, variables, project)
     except UnicodeEncodeError as exc:  # a captured value that cannot go into a header
         return _Exchange(label=f"{req.method} {path}", record={}, error=f"bad header: {exc}")
-    label, record = f"{req.method} {path}", {"request": _request_json(request)}
+    except _BadRequest as exc:
+        return _Exchange(label=f"{req.method} {path}", record={}, error=str(exc))
+    label = f"{req.method} {path}"
+    record: dict[str, Any] = {"request": _request_json(request)}
     try:
-        response = call_within(
-            req.timeout + 0.5, lambda: _send_bounded(client, request, req.timeout)
+        responses, stopped = call_within(
+            req.timeout + 0.5, lambda: _send_all(client, request, req, origin)
         )
     except (httpx.TimeoutException, DeadlineExceeded) as exc:
         error = f"no answer within {req.timeout:g}s ({type(exc).__name__})"
@@ -102,34 +126,77 @@ def _exchange(check: HttpCheck, client: httpx.Client, variables: Mapping[str, An
     except httpx.HTTPError as exc:
         error = f"could not connect to the app: {exc or type(exc).__name__}"
         return _Exchange(label=label, record=record, error=error)
-    record["response"] = _response_json(response)
-    return _Exchange(label=label, record=record, response=response)
+    record["response"] = _response_json(responses[-1])
+    if len(responses) > 1:
+        record["redirects"] = [_hop_json(r) for r in responses[:-1]]
+    return _Exchange(label=label, record=record, responses=tuple(responses), error=stopped)
 
 
 def _build(
-    client: httpx.Client, req: HttpRequest, path: str, variables: Mapping[str, Any]
+    client: httpx.Client, req: HttpRequest, path: str, variables: Mapping[str, Any], project: Path
 ) -> httpx.Request:
-    return client.build_request(
+    form = None
+    if req.form is not None:
+        form = {name: _form_value(substitute(v, variables)) for name, v in req.form.items()}
+    request = client.build_request(
         req.method,
         path,
-        headers={k: _text(substitute(v, variables)) for k, v in req.headers.items()},
+        headers={k: text(substitute(v, variables)) for k, v in req.headers.items()},
         json=substitute(req.json_body, variables) if req.json_body is not None else None,
-        content=_text(substitute(req.body, variables)) if req.body is not None else None,
+        content=text(substitute(req.body, variables)) if req.body is not None else None,
+        data=form,
+        files=_files(req.files, project) if req.files else None,
         timeout=req.timeout,
     )
+    request.read()  # a multipart body is built now, so the evidence can show it
+    return request
 
 
-MAX_BODY = 10 * 2**20
-"""Bytes of a response body read at most; the rest is dropped."""
+def _form_value(value: Any) -> str | list[str]:
+    return [text(v) for v in value] if isinstance(value, list) else text(value)
 
 
-def _send_bounded(client: httpx.Client, request: httpx.Request, timeout: float) -> httpx.Response:
-    """The whole exchange within ``timeout``: httpx's own timeout bounds each read, so a body
-    that trickles in a byte at a time would otherwise never end."""
+def _files(files: Mapping[str, str], project: Path) -> dict[str, tuple[str, bytes, str]]:
+    out = {}
+    for name, relative in files.items():
+        try:
+            path = resolve_in_project(project, relative)
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_UPLOAD + 1)
+        except ValueError as exc:
+            raise _BadRequest(f"request.files.{name}: {exc}") from exc
+        except OSError as exc:
+            raise _BadRequest(f"request.files.{name}: cannot read {relative}: {exc}") from exc
+        if len(data) > MAX_UPLOAD:
+            raise _BadRequest(f"request.files.{name}: {relative} is over {MAX_UPLOAD} bytes")
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        out[name] = (path.name, data, kind)
+    return out
+
+
+def _send_all(
+    client: httpx.Client, request: httpx.Request, req: HttpRequest, origin: str
+) -> tuple[list[httpx.Response], str | None]:
+    """The answer, and with ``follow_redirects`` every answer after it; and why following
+    stopped early, if it did."""
+    deadline = time.monotonic() + req.timeout
+    responses = [_send_bounded(client, request, deadline)]
+    while req.follow_redirects and (after := responses[-1].next_request) is not None:
+        if origin_of(str(after.url)) != origin:
+            return responses, f"the redirect to {after.url} leaves the app: not followed"
+        if len(responses) > MAX_REDIRECTS:
+            return responses, f"more than {MAX_REDIRECTS} redirects: stopped following"
+        after.read()  # a 307/308 resends the body; read, so the evidence can show it
+        responses.append(_send_bounded(client, after, deadline))
+    return responses, None
+
+
+def _send_bounded(client: httpx.Client, request: httpx.Request, deadline: float) -> httpx.Response:
+    """One exchange, all of it by ``deadline``: httpx's own timeout bounds each read, so a
+    body that trickles in a byte at a time would otherwise never end."""
     import httpx
 
     started = time.monotonic()
-    deadline = started + timeout
     response = client.send(request, stream=True)
     try:
         chunks, size = [], 0
@@ -149,116 +216,32 @@ def _send_bounded(client: httpx.Client, request: httpx.Request, timeout: float) 
         request=request,
         extensions=response.extensions,
     )
+    whole.next_request = response.next_request
     whole.elapsed = timedelta(seconds=time.monotonic() - started)
     return whole
 
 
-def evaluate(
-    check: HttpCheck, response: httpx.Response, variables: Mapping[str, Any]
-) -> tuple[list[str], dict[str, Any]]:
-    """Every unmet expectation and failed capture, and the captured values."""
-    body = _json_or_missing(response)
-    problems = _unmet(check, response, body, variables)
-    captured: dict[str, Any] = {}
-    for var, path in check.capture.items():
-        value = MISSING if body is MISSING else lookup(body, path)
-        if value is MISSING or value is None:
-            what = "the response is not JSON" if body is MISSING else f"no value at {path}"
-            problems.append(f"capture {var}: {what}")
-        else:
-            captured[var] = value
-    return problems, captured
+def _head(label: str, responses: tuple[httpx.Response, ...], origin: str) -> str:
+    """``POST /auth/login -> 302 -> GET / -> 200``: the request and every hop's status."""
+    parts = [label, str(responses[0].status_code)]
+    for response in responses[1:]:
+        where = app_path(str(response.request.url), origin) or str(response.request.url)
+        parts += [f"{response.request.method} {where}", str(response.status_code)]
+    return " -> ".join(parts)
 
 
-def _unmet(
-    check: HttpCheck, response: httpx.Response, body: Any, variables: Mapping[str, Any]
-) -> list[str]:
-    expect, status = check.expect, response.status_code
-    problems: list[str] = []
-    if expect.status is not None and status != expect.status:
-        problems.append(f"expected status {expect.status}, got {status}")
-    elif expect.status is None and status >= 400:
-        problems.append(f"expected a status below 400, got {status}")
-    if expect.json_subset is not None:
-        wanted = substitute(expect.json_subset, variables)
-        if body is MISSING:
-            problems.append("expected a JSON body, the response is not JSON")
-        elif (diff := subset_diff(wanted, body)) is not None:
-            problems.append(diff)
-    for name, value in expect.headers.items():
-        wanted, actual = _text(substitute(value, variables)), response.headers.get(name)
-        if actual is None or wanted not in actual:
-            problems.append(f"header {name}: expected {wanted!r}, got {actual!r}")
-    for text in expect.body_contains:
-        if (wanted := _text(substitute(text, variables))) not in response.text:
-            problems.append(f"the body does not contain {wanted!r}")
-    return problems
+def _answer(response: httpx.Response, origin: str) -> list[str]:
+    """The status line, the Location, the first lines of the body: what a failure shows."""
+    reason = response.reason_phrase
+    lines = [f"{response.http_version} {response.status_code} {reason}".rstrip()]
+    if (location := response.headers.get("location")) is not None:
+        lines.append(f"location: {app_path(location, origin) or location}")
+    return lines + describe_body(response.text, response.headers.get("content-type", ""))
 
 
-def subset_diff(expected: Any, actual: Any, path: str = "json") -> str | None:
-    """None when ``actual`` has everything ``expected`` has; else where they first differ."""
-    if isinstance(expected, dict):
-        if not isinstance(actual, dict):
-            return f"{path}: expected an object, got {show(actual)}"
-        for key, value in expected.items():
-            if key not in actual:
-                return f"{path}.{key}: missing (expected {show(value)})"
-            if (diff := subset_diff(value, actual[key], f"{path}.{key}")) is not None:
-                return diff
-        return None
-    if isinstance(expected, list):
-        if not isinstance(actual, list):
-            return f"{path}: expected a list, got {show(actual)}"
-        if len(expected) != len(actual):
-            return f"{path}: expected {len(expected)} items, got {len(actual)}"
-        for index, (want, got) in enumerate(zip(expected, actual, strict=True)):
-            if (diff := subset_diff(want, got, f"{path}[{index}]")) is not None:
-                return diff
-        return None
-    same_kind = isinstance(expected, bool) == isinstance(actual, bool)
-    if same_kind and expected == actual:
-        return None
-    return f"{path}: expected {show(expected)}, got {show(actual)}"
-
-
-def lookup(data: Any, path: str) -> Any:
-    """``items.0.id`` in JSON data, or MISSING."""
-    current = data
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and re.fullmatch(r"-?\d+", part):
-            index = int(part)
-            if not -len(current) <= index < len(current):
-                return MISSING
-            current = current[index]
-        else:
-            return MISSING
-    return current
-
-
-def placeholders(value: Any) -> set[str]:
-    if isinstance(value, str):
-        return set(PLACEHOLDER.findall(value))
-    if isinstance(value, dict):
-        return set().union(*(placeholders(v) for v in value.values()), set())
-    if isinstance(value, list | tuple):
-        return set().union(*(placeholders(v) for v in value), set())
-    return set()
-
-
-def substitute(value: Any, variables: Mapping[str, Any]) -> Any:
-    """Replace ``{{name}}`` in strings, recursively; names must all be known."""
-    if isinstance(value, str):
-        whole = PLACEHOLDER.fullmatch(value)
-        if whole:
-            return variables[whole.group(1)]
-        return PLACEHOLDER.sub(lambda m: _text(variables[m.group(1)]), value)
-    if isinstance(value, dict):
-        return {k: substitute(v, variables) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [substitute(v, variables) for v in value]
-    return value
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def safe_name(check_id: str) -> str:
@@ -267,30 +250,10 @@ def safe_name(check_id: str) -> str:
     return "_" + name if name.startswith(".") else name
 
 
-def show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _json_or_missing(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        return MISSING
-
-
-def _excerpt(text: str, limit: int = 300) -> str:
-    shown = text if len(text) <= limit else text[:limit] + "..."
-    return f"response body: {shown}" if shown else "response body: (empty)"
-
-
 def _truncate(data: bytes) -> str:
-    text = data[:MAX_BODY].decode("utf-8", errors="replace")
-    return text + f"\n... ({len(data) - MAX_BODY} more bytes)" if len(data) > MAX_BODY else text
+    shown = data[:MAX_RECORDED].decode("utf-8", errors="replace")
+    more = len(data) - MAX_RECORDED
+    return shown + f"\n... ({more} more bytes)" if more > 0 else shown
 
 
 def _request_json(request: httpx.Request) -> dict[str, Any]:
@@ -309,6 +272,11 @@ def _response_json(response: httpx.Response) -> dict[str, Any]:
         "body": _truncate(response.content),
         "elapsed": round(response.elapsed.total_seconds(), 3),
     }
+
+
+def _hop_json(response: httpx.Response) -> dict[str, Any]:
+    """A redirect on the way: what was asked (with the cookies sent), what it answered."""
+    return {"request": _request_json(response.request), "response": _response_json(response)}
 
 
 def _result(

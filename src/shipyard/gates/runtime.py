@@ -6,7 +6,10 @@
   neither, CLI checks run on their own. HTTP or UI checks without ``app.start`` are bad input.
 * An app that does not get ready is a failed ``app-start`` check; the checks that needed it are
   ``not_run`` ("the app did not start"). An app that exits mid-run fails the check that was
-  running, and the later ones are ``not_run``.
+  running, and the later ones that need it are ``not_run``. A CLI check needs the app when its
+  ``run``, ``env`` or ``stdin`` mention ``{app_url}``, ``{port}`` or ``SHIPYARD_APP_URL``, or it
+  asks for ``fresh_app``; the others run either way.
+* HTTP checks send and store cookies in their ``session``'s jar (``sessions.py``).
 * After each check, and between the launch and the first check (``app-start``), the app's new
   output is scanned (``logscan``); a traceback, an uncaught exception or a logged 5xx fails it.
 * The app and the browser are stopped in ``finally``: on success, failure, error and Ctrl-C.
@@ -18,21 +21,20 @@ import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shipyard import leftovers
 from shipyard.config import AppConfig
-from shipyard.exceptions import ConfigError
+from shipyard.exceptions import ConfigError, SpecError
 from shipyard.gates import Context
 from shipyard.gates import app as applaunch
 from shipyard.gates.browser import Browser, find_chromium
 from shipyard.gates.clicheck import run_cli_check
 from shipyard.gates.http import run_http_check
 from shipyard.gates.logscan import LogScanner, describe
+from shipyard.gates.sessions import Jars
 from shipyard.results import CheckResult, GateResult, result_of
-
-if TYPE_CHECKING:
-    import httpx
+from shipyard.spec_steps import resolve_in_project
 
 LOG_SETTLE = 0.02
 """Seconds for the app to finish writing what a check made it log (async loggers)."""
@@ -57,6 +59,7 @@ class RuntimeGate:
                 file=ctx.config.source or None,
                 field="app.start",
             )
+        _files_inside(ctx, planned)
         if any(kind == "ui" for kind, _ in planned):
             find_chromium(ctx.env)
         return settings
@@ -75,6 +78,42 @@ class RuntimeGate:
         return GateResult(name=self.name, checks=checks, duration=time.monotonic() - started)
 
 
+def _files_inside(ctx: Context, planned: Planned) -> None:
+    """Uploads are files of the project: one that leads out of it (a link) is bad input."""
+    index = {"http": 0, "cli": 0, "ui": 0}
+    for kind, check in planned:
+        i, index[kind] = index[kind], index[kind] + 1
+        named: list[tuple[str, str]] = []
+        if kind == "http":
+            files = check.request.files or {}
+            named = [(f"checks.http[{i}].request.files.{k}", v) for k, v in files.items()]
+        elif kind == "ui":
+            named = [
+                (f"checks.ui[{i}].steps[{n}].upload.files[{j}]", name)
+                for n, step in enumerate(check.steps)
+                if step.upload is not None
+                for j, name in enumerate(step.upload.files)
+            ]
+        for where, name in named:
+            try:
+                resolve_in_project(ctx.project, name)
+            except ValueError as exc:
+                source = ctx.spec.source if ctx.spec is not None else None
+                raise SpecError(str(exc), file=source or None, field=where) from exc
+
+
+APP_MARKS = ("{app_url}", "{port}", "SHIPYARD_APP_URL")
+"""What in a CLI check's ``run``, ``env`` or ``stdin`` says it talks to the app."""
+
+
+def needs_app(kind: str, check: Any) -> bool:
+    if kind != "cli" or check.fresh_app:
+        return True
+    run = check.run if isinstance(check.run, str) else " ".join(check.run)
+    texts = [run, check.stdin or "", *check.env.keys(), *check.env.values()]
+    return any(mark in t for mark in APP_MARKS for t in texts)
+
+
 def planned_checks(ctx: Context) -> Planned:
     if ctx.spec is None:
         return []
@@ -87,13 +126,13 @@ def planned_checks(ctx: Context) -> Planned:
 
 
 class _Session:
-    """The resources of one gate run: the app (when any), its HTTP client, the browser."""
+    """The resources of one gate run: the app (when any), its cookie jars, the browser."""
 
     def __init__(self, ctx: Context, settings: AppConfig | None) -> None:
         self.ctx, self.settings = ctx, settings
         self.app: applaunch.RunningApp | None = None
         self.scanner: LogScanner | None = None
-        self.client: httpx.Client | None = None
+        self.jars: Jars | None = None
         self.browser = Browser(ctx.env)
         self.launches = 0
         self.down: str | None = None
@@ -123,7 +162,7 @@ class _Session:
                 self._last_words(results)
                 self._stop_app()
                 results.append(self._launch(f"app-start-{check.id}"))
-            if self.down is not None:
+            if self.down is not None and needs_app(kind, check):
                 results.append(_not_run(kind, check, self.down))
                 continue
             results.append(self._checked(kind, check))
@@ -143,30 +182,33 @@ class _Session:
         if launch.app is None:
             self.down = "the app did not start"
             return launch.check
-        import httpx
-
         self.app = launch.app
         self.scanner = LogScanner([self.app.stdout, self.app.stderr])
-        self.client = httpx.Client(base_url=self.app.base_url, trust_env=False)
+        self.jars = Jars(self.app.base_url)
         # Shipyard's own readiness probes may have been answered 5xx while the app warmed up.
         self.expected = tuple(range(500, 600)) if self.settings.ready != "tcp" else ()
         return self._after(launch.check, self.expected)
 
     def _checked(self, kind: str, check: Any) -> CheckResult:
         if kind == "http":
-            assert self.client is not None
-            outcome = run_http_check(check, self.client, self.variables, self.ctx)
+            assert self.jars is not None
+            client = self.jars.client(check.session)
+            outcome = run_http_check(check, client, self.variables, self.ctx)
             self.variables.update(outcome.captured)
             status = check.expect.status
             self.expected = (status,) if status and status >= 500 else ()
             return self._after(outcome.result, self.expected)
         self.expected = ()
         if kind == "cli":
-            variables = self.app.variables if self.app else self._cli_variables()
-            url = self.app.base_url if self.app else None
-            return self._after(run_cli_check(check, self.ctx, variables, url), ())
-        assert self.app is not None
-        return self._after(self.browser.run_flow(check, self.app.base_url, self.ctx), ())
+            if self.app is None:
+                result = run_cli_check(check, self.ctx, self._cli_variables(), None)
+                return result if self.settings is None else _without_app(result)
+            result = run_cli_check(check, self.ctx, self.app.variables, self.app.base_url)
+            return self._after(result, ())
+        assert self.app is not None and self.jars is not None
+        cookies = self.jars.browser_cookies(check.session) if check.session else []
+        flow = self.browser.run_flow(check, self.app.base_url, self.ctx, cookies)
+        return self._after(flow, ())
 
     def _after(self, result: CheckResult, expected: tuple[int, ...]) -> CheckResult:
         """The app's own output while the check ran; an app that exited meanwhile."""
@@ -194,14 +236,21 @@ class _Session:
         return {"tmp": str(self.own_tmp), "workdir": str(self.ctx.project)}
 
     def _stop_app(self) -> None:
-        app, client = self.app, self.client
-        self.app = self.client = self.scanner = None
+        app, jars = self.app, self.jars
+        self.app = self.jars = self.scanner = None
         try:
-            if client is not None:
-                client.close()
+            if jars is not None:
+                jars.close()
         finally:
             if app is not None:
                 app.stop()
+
+
+def _without_app(result: CheckResult) -> CheckResult:
+    if result.status == "passed":
+        return result
+    note = "(the app was not running; SHIPYARD_APP_URL was not set)"
+    return replace(result, message=f"{result.message}\n{note}")
 
 
 def _not_run(kind: str, check: Any, reason: str) -> CheckResult:
