@@ -144,8 +144,12 @@ def test_stats_of_a_folder_with_no_batch_says_so(tmp_path):
 
 
 def test_ctrl_c_stops_the_batch_and_every_run_it_started(tmp_path):
-    slow = {"project": str(PYCALC), "spec": str(FIXTURES / "power.spec.yaml"),
-            "model": f"script:{FIXTURES / 'slow-power.yaml'}", "task": "add a power operation"}
+    slow = {
+        "project": str(PYCALC),
+        "spec": str(FIXTURES / "power.spec.yaml"),
+        "model": f"script:{FIXTURES / 'slow-power.yaml'}",
+        "task": "add a power operation",
+    }
     suite, out = suite_file(tmp_path, [{"id": "s1", **slow}, {"id": "s2", **slow}]), tmp_path / "o"
     proc = subprocess.Popen(
         [str(BIN / "shipyard"), "batch", str(suite), "--out", str(out)],
@@ -249,7 +253,9 @@ def test_the_same_suite_on_a_real_ray_cluster_gives_the_same_rows_and_stays_on_l
     tmp_path,
 ):
     suite = four_tasks(tmp_path)
-    local = run_cli("batch", str(suite), "--out", str(tmp_path / "local"), cwd=tmp_path, timeout=300)
+    local = run_cli(
+        "batch", str(suite), "--out", str(tmp_path / "local"), cwd=tmp_path, timeout=300
+    )
     result = ray_batch(tmp_path, suite, tmp_path / "ray")
     assert result["code"] == local.code == 3, result["out"]
     assert result["interfaces"] == ["lo"]  # nothing Ray opened can be reached from elsewhere
@@ -270,8 +276,12 @@ def test_the_same_suite_on_a_real_ray_cluster_gives_the_same_rows_and_stays_on_l
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_is_retried_and_every_task_is_recorded_once(tmp_path):
-    slow = {"project": str(PYCALC), "spec": str(FIXTURES / "power.spec.yaml"),
-            "model": f"script:{FIXTURES / 'slow-power.yaml'}", "task": "add a power operation"}
+    slow = {
+        "project": str(PYCALC),
+        "spec": str(FIXTURES / "power.spec.yaml"),
+        "model": f"script:{FIXTURES / 'slow-power.yaml'}",
+        "task": "add a power operation",
+    }
     suite = suite_file(tmp_path, [{"id": "slow", **slow}, {"id": "fast", **slow,
                        "model": f"script:{FIXTURES / 'power.yaml'}"}])  # fmt: skip
     out = tmp_path / "out"
