@@ -167,11 +167,42 @@ def report(
 def stats(
     project: ProjectOption = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    batch_dir: Annotated[
+        Path | None,
+        typer.Option("--batch", help="A `shipyard batch --out` folder: its tasks' outcomes."),
+    ] = None,
 ) -> None:
     """Delivery metrics over every run of this project: first-pass rates, attempts, tokens."""
+    if batch_dir is not None:
+        from shipyard import cli_batch
+
+        cli_batch.stats(batch_dir, as_json)
+        return
     from shipyard import cli_runs
 
     cli_runs.stats(project, as_json)
+
+
+@app.command()
+def batch(
+    suite: Annotated[Path, typer.Argument(help="The suite file (YAML).")],
+    engine: Annotated[str, typer.Option("--engine", help="local (a process pool) or ray.")] = (
+        "local"
+    ),
+    address: Annotated[
+        str | None, typer.Option("--address", help="A running Ray cluster (default: start one).")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 2,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Batch database and evidence (default SUITE.batch/)."),
+    ] = None,
+    redo: Annotated[bool, typer.Option("--redo", help="Run finished tasks again.")] = False,
+) -> None:
+    """Many runs: every task of a suite through `shipyard run`, results in one database."""
+    from shipyard import cli_batch
+
+    cli_batch.batch(suite, engine, address, workers, out, redo)
 
 
 memory_app = typer.Typer(

@@ -1,0 +1,203 @@
+"""One task on a worker: a fresh checkout, ``shipyard run`` in it, a summary row and the evidence.
+
+Runs wherever the engine puts it (a thread of the local pool, a Ray worker on another machine),
+so it takes only a ``TaskPlan`` and returns only a ``TaskResult``: no database, no shared
+folder. Its folder is new on every try and removed at the end, so a retried task starts clean.
+The run is a subprocess started through ``process.py`` (its own process group, a timeout, the
+whole tree stopped at the end, on cancel and on timeout).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard import process
+from shipyard.batch.suite import Outcome, TaskPlan
+from shipyard.exceptions import ShipyardError
+
+EVIDENCE_LIMIT = 64 * 1024 * 1024
+"""Bytes of packed evidence one task may return; larger files are left out (and said so)."""
+FILE_LIMIT = 8 * 1024 * 1024
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "shipyard-batch", "GIT_AUTHOR_EMAIL": "batch@localhost",
+    "GIT_COMMITTER_NAME": "shipyard-batch", "GIT_COMMITTER_EMAIL": "batch@localhost",
+}  # fmt: skip
+IGNORED = (".shipyard", ".git")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskResult:
+    id: str
+    digest: str
+    outcome: Outcome
+    attempts: int | None
+    tokens: int | None
+    """None when the run reported no usage (unknown, not 0)."""
+    seconds: float
+    run_id: str | None
+    exit_code: int | None
+    reason: str
+    evidence: bytes = b""
+    """A gzipped tar of the run's ``.shipyard/`` folder and its console log."""
+
+
+def run_task(plan: TaskPlan, cancel: threading.Event | None = None) -> TaskResult:
+    started = time.monotonic()
+    folder = Path(tempfile.mkdtemp(prefix=f"shipyard-batch-{plan.id}-"))
+    try:
+        try:
+            checkout = _checkout(plan, folder)
+        except (ShipyardError, OSError) as exc:
+            return _error(plan, started, f"checkout failed: {exc}")
+        return _run(plan, folder, checkout, started, cancel)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _checkout(plan: TaskPlan, folder: Path) -> Path:
+    from shipyard.workspace import git
+
+    tree = folder / "project"
+    if plan.commit is None:
+        shutil.copytree(plan.project, tree, ignore=shutil.ignore_patterns(*IGNORED))
+        git("init", "-q", "-b", "main", cwd=tree)
+        _apply_budget(plan, tree)
+        git("add", "-A", cwd=tree)
+        git("commit", "-q", "--no-verify", "-m", f"batch task {plan.id}", cwd=tree, env=GIT_ENV)
+    else:
+        git("clone", "-q", "--no-checkout", plan.project, str(tree), cwd=folder)
+        git("checkout", "-q", "-B", "main", plan.commit, cwd=tree)
+        if plan.budget:
+            _apply_budget(plan, tree)
+            git("commit", "-q", "--no-verify", "-am", "batch budget", cwd=tree, env=GIT_ENV)
+    return tree
+
+
+def _apply_budget(plan: TaskPlan, tree: Path) -> None:
+    """The suite's budget becomes the checkout's ``[budget]`` table."""
+    if not plan.budget:
+        return
+    config = tree / "shipyard.toml"
+    text = config.read_text(encoding="utf-8") if config.is_file() else ""
+    if not config.is_file() or "[budget]" in text:
+        raise ShipyardError(
+            "the suite sets a budget, but the project has no shipyard.toml or already has a "
+            "[budget] table: set the budget in one place"
+        )
+    lines = [f"{key} = {json.dumps(value)}" for key, value in sorted(plan.budget.items())]
+    config.write_text(text.rstrip("\n") + "\n\n[budget]\n" + "\n".join(lines) + "\n")
+
+
+def _command(plan: TaskPlan, folder: Path) -> list[str]:
+    argv = [sys.executable, "-m", "shipyard", "run", plan.task, "--yes"]
+    spec = plan.spec_file
+    if plan.spec_inline is not None:
+        spec = str(folder / "spec.yaml")
+        Path(spec).write_text(plan.spec_inline, encoding="utf-8")
+    if spec is not None:
+        argv += ["--spec", spec]
+    if plan.model is not None:
+        argv += ["--model", plan.model]
+    if plan.implementer is not None:
+        argv += ["--implementer", plan.implementer]
+    return argv
+
+
+def _run(
+    plan: TaskPlan, folder: Path, tree: Path, started: float, cancel: threading.Event | None
+) -> TaskResult:
+    log = folder / "console.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["XDG_STATE_HOME"] = str(folder / "state")  # the run's worktrees go with the folder
+    proc = process.start(_command(plan, folder), cwd=tree, env=env, stdout=log)
+    deadline = started + plan.timeout
+    stopped = ""
+    try:
+        while not process.wait_exit(proc, 0.5):
+            if cancel is not None and cancel.is_set():
+                stopped = "cancelled"
+                break
+            if time.monotonic() > deadline:
+                stopped = f"timed out after {plan.timeout:g}s"
+                break
+    finally:
+        process.stop_group(proc)
+    run = _status(tree)
+    code = None if stopped else proc.returncode
+    outcome: Outcome = "shipped" if code == 0 else "blocked" if code == 1 else "error"
+    reason = stopped or _reason(code, log, run)
+    return TaskResult(
+        id=plan.id, digest=plan.digest, outcome=outcome,
+        attempts=run.get("attempts"), tokens=run.get("tokens"),
+        seconds=round(time.monotonic() - started, 3), run_id=run.get("id"), exit_code=code,
+        reason=reason, evidence=_pack(tree / ".shipyard", log),
+    )  # fmt: skip
+
+
+def _status(tree: Path) -> dict:
+    """The run's own record, from ``shipyard status --json`` in the checkout."""
+    if not (tree / ".shipyard").is_dir():
+        return {}
+    out = tree.parent / "status.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    argv = [sys.executable, "-m", "shipyard", "status", "--json"]
+    err = out.with_suffix(".err")
+    result = process.run(argv, cwd=tree, env=env, timeout=60, log=out, stderr_log=err)
+    try:
+        runs = json.loads(out.read_text(encoding="utf-8")) if result.ok else []
+    except json.JSONDecodeError:
+        runs = []
+    return runs[0] if runs and isinstance(runs[0], dict) else {}
+
+
+def _reason(code: int | None, log: Path, run: dict) -> str:
+    if code == 0:
+        return "shipped"
+    if code == 1 and run.get("reason"):
+        return str(run["reason"])
+    said = [line for line in process.tail_of(log, 200).splitlines() if line.startswith("shipyard:")]
+    if said:
+        return said[-1][:2000]
+    return f"shipyard run exited {code}: {process.tail_of(log, 5)[-2000:]}"
+
+
+def _pack(state: Path, log: Path) -> bytes:
+    """The run's ``.shipyard/`` and console log as a gzipped tar, within EVIDENCE_LIMIT."""
+    buffer = io.BytesIO()
+    total, left_out = 0, []
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        files = [(log, "console.log")]
+        if state.is_dir():
+            files += [(p, f".shipyard/{p.relative_to(state)}") for p in sorted(state.rglob("*"))]
+        for path, name in files:
+            if path.is_symlink() or not path.is_file() or name.endswith(("-wal", "-shm")):
+                continue
+            size = path.stat().st_size
+            if size > FILE_LIMIT or total + size > EVIDENCE_LIMIT:
+                left_out.append(f"{name} ({size:,} bytes)")
+                continue
+            total += size
+            tar.add(path, arcname=name, recursive=False)
+        if left_out:
+            note = ("left out (too large):\n" + "\n".join(left_out) + "\n").encode()
+            info = tarfile.TarInfo("LEFT-OUT.txt")
+            info.size = len(note)
+            tar.addfile(info, io.BytesIO(note))
+    return buffer.getvalue()
+
+
+def _error(plan: TaskPlan, started: float, reason: str) -> TaskResult:
+    return TaskResult(
+        id=plan.id, digest=plan.digest, outcome="error", attempts=None, tokens=None,
+        seconds=round(time.monotonic() - started, 3), run_id=None, exit_code=None, reason=reason,
+    )  # fmt: skip
