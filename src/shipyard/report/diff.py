@@ -122,7 +122,7 @@ def _highlight(path: str, texts: list[str]) -> list[Markup]:
         lexer = TextLexer(stripnl=False, ensurenl=False)
     capped = [t[:MAX_LINE_CHARS] for t in texts]
     html = highlight("\n".join(capped), lexer, HtmlFormatter(nowrap=True))
-    out = html.split("\n")
+    out = html.removesuffix("\n").split("\n")
     if len(out) != len(texts):  # a lexer that changed the line count: show plain text
         return [escape(t) for t in capped]
     return [Markup(line) for line in out]

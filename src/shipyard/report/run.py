@@ -8,9 +8,18 @@ from pathlib import Path
 
 from shipyard.report import diff as diffs
 from shipyard.report.model import (
-    Acceptance, Budget, Diagnosis, Finding, Limits, Linker, Review, VerifyView, acceptance_of,
-    read_json, verify_view,
-)  # fmt: skip
+    Acceptance,
+    Budget,
+    Diagnosis,
+    Finding,
+    Limits,
+    Linker,
+    Review,
+    VerifyView,
+    acceptance_of,
+    read_json,
+    verify_view,
+)
 from shipyard.store.ledger import Event, RunRecord
 from shipyard.store.reads import AttemptRow, ReadLedger, RoleUsage
 
@@ -208,11 +217,13 @@ def _verifies(
 ) -> list[VerifyView]:
     grouped: dict[str, tuple[int, list[dict]]] = {}
     for row in ledger.gate_rows(run_id):
-        grouped.setdefault(row["verify_id"], (row["attempt"], []))[1].append(json.loads(row["data"]))
+        gates = grouped.setdefault(row["verify_id"], (row["attempt"], []))[1]
+        gates.append(json.loads(row["data"]))
     views = []
     for n, (verify_id, (attempt, gates)) in enumerate(grouped.items(), start=1):
         label = f"verify {n} (attempt {attempt})"
-        views.append(verify_view(folder / verify_id, verify_id, label, attempt, gates, link, budget))
+        view = verify_view(folder / verify_id, verify_id, label, attempt, gates, link, budget)
+        views.append(view)
     return views
 
 
@@ -224,7 +235,8 @@ def _reviews(events: list[Event], known: dict[str, str]) -> list[Review]:
         findings = [f for f in (e.data or {}).get("findings", []) if isinstance(f, dict)]
         out.append(
             Review(
-                attempt=e.attempt or 0, summary=e.summary, approved=e.summary.startswith("approved"),
+                attempt=e.attempt or 0, summary=e.summary,
+                approved=e.summary.startswith("approved"),
                 findings=tuple(
                     Finding(
                         acceptance_id=str(f.get("acceptance_id", "")),

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -200,8 +202,13 @@ def static(request: Request) -> Response:
     if name == "app.css":
         return Response(html.stylesheet(), media_type="text/css")
     if name == "live.js":
-        return Response(live.SCRIPT, media_type="text/javascript")
+        return Response(live_script(), media_type="text/javascript")
     return PlainTextResponse("not found\n", status_code=404)
+
+
+@cache
+def live_script() -> str:
+    return resources.files("shipyard.web").joinpath("static/live.js").read_text()
 
 
 # -- query parameters ----------------------------------------------------------------------------
