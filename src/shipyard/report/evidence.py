@@ -111,9 +111,7 @@ def excerpt(path: Path, href: str, shown_as: str) -> Excerpt | None:
     else:
         start = max(0, decisive - EXCERPT_BEFORE)
         end = min(len(lines), decisive + EXCERPT_AFTER + 1)
-    shown = tuple(
-        (first_number + i, lines[i][:400], i == decisive) for i in range(start, end)
-    )
+    shown = tuple((first_number + i, lines[i][:400], i == decisive) for i in range(start, end))
     total = first_number + len(lines) - 1
     note = f"lines {shown[0][0]}–{shown[-1][0]} of {total}" if shown else ""
     return Excerpt(path=shown_as, href=href, lines=shown, note=note)

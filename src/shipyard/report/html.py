@@ -103,8 +103,13 @@ def _document(title: str, body: str, data: dict[str, Any]) -> str:
         environment()
         .get_template("report_file.html.j2")
         .render(
-            title=title, body=Markup(body), css=Markup(css), csp=csp_for(css), data=data,
-            version=__version__, written=time.time(),
+            title=title,
+            body=Markup(body),
+            css=Markup(css),
+            csp=csp_for(css),
+            data=data,
+            version=__version__,
+            written=time.time(),
         )  # fmt: skip
     )
 

@@ -179,8 +179,12 @@ def _steps(events: list[Event], end: float, start: float) -> list[StepView]:
         ok = (e.data or {}).get("ok") if e.kind == "tool" else None
         out.append(
             StepView(
-                id=e.id or 0, offset=at - start, duration=max(0.0, (after or at) - at),
-                kind=e.kind, summary=e.summary, ok=ok if isinstance(ok, bool) else None,
+                id=e.id or 0,
+                offset=at - start,
+                duration=max(0.0, (after or at) - at),
+                kind=e.kind,
+                summary=e.summary,
+                ok=ok if isinstance(ok, bool) else None,
                 attempt=e.attempt or 1,
             )  # fmt: skip
         )
@@ -201,9 +205,14 @@ def _attempts(
         scale = TIMELINE_WIDTH / span
         views.append(
             AttemptView(
-                n=row.n, outcome=row.outcome or "open", detail=row.detail or "",
-                started=lo, duration=max(0.0, hi - lo), steps=tuple(own),
-                x=round(lo * scale, 1), width=round(max(3.0, (hi - lo) * scale), 1),
+                n=row.n,
+                outcome=row.outcome or "open",
+                detail=row.detail or "",
+                started=lo,
+                duration=max(0.0, hi - lo),
+                steps=tuple(own),
+                x=round(lo * scale, 1),
+                width=round(max(3.0, (hi - lo) * scale), 1),
                 marks=tuple(
                     (round(s.offset * scale, 1), s.kind, s.summary) for s in own if s.kind in MARKED
                 ),
@@ -235,13 +244,15 @@ def _reviews(events: list[Event], known: dict[str, str]) -> list[Review]:
         findings = [f for f in (e.data or {}).get("findings", []) if isinstance(f, dict)]
         out.append(
             Review(
-                attempt=e.attempt or 0, summary=e.summary,
+                attempt=e.attempt or 0,
+                summary=e.summary,
                 approved=e.summary.startswith("approved"),
                 findings=tuple(
                     Finding(
                         acceptance_id=str(f.get("acceptance_id", "")),
                         acceptance=known.get(str(f.get("acceptance_id", "")), "not in the spec"),
-                        problem=str(f.get("problem", "")), change=str(f.get("change", "")),
+                        problem=str(f.get("problem", "")),
+                        change=str(f.get("change", "")),
                     )  # fmt: skip
                     for f in findings
                 ),
@@ -259,8 +270,10 @@ def _diagnoses(events: list[Event]) -> list[Diagnosis]:
         confidence = data.get("confidence")
         out.append(
             Diagnosis(
-                attempt=e.attempt or 0, summary=e.summary,
-                root_cause=str(data.get("root_cause", "")), evidence=str(data.get("evidence", "")),
+                attempt=e.attempt or 0,
+                summary=e.summary,
+                root_cause=str(data.get("root_cause", "")),
+                evidence=str(data.get("evidence", "")),
                 fix_plan=str(data.get("fix_plan", "")),
                 confidence=float(confidence) if isinstance(confidence, int | float) else None,
             )  # fmt: skip

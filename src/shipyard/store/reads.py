@@ -130,10 +130,17 @@ class ReadLedger(Ledger):
         )
         return [
             RunRow(
-                id=r["id"], task=r["task"], status=r["status"], stage=r["stage"] or "",
-                attempts=r["attempts"] or 0, verifies=r["verifies"] or 0,
-                tokens=r["tokens"] or 0, created_at=r["created_at"],
-                updated_at=r["updated_at"], reason=r["reason"], pid=r["pid"],
+                id=r["id"],
+                task=r["task"],
+                status=r["status"],
+                stage=r["stage"] or "",
+                attempts=r["attempts"] or 0,
+                verifies=r["verifies"] or 0,
+                tokens=r["tokens"] or 0,
+                created_at=r["created_at"],
+                updated_at=r["updated_at"],
+                reason=r["reason"],
+                pid=r["pid"],
             )  # fmt: skip
             for r in rows
         ]
@@ -194,7 +201,9 @@ class ReadLedger(Ledger):
         )
         return [
             VerifyRow(
-                run_id=r["run_id"], verify_id=r["verify_id"], attempt=r["attempt"],
+                run_id=r["run_id"],
+                verify_id=r["verify_id"],
+                attempt=r["attempt"],
                 gates=tuple((g, s) for g, s in json.loads(r["gates"])),
             )  # fmt: skip
             for r in rows

@@ -82,6 +82,7 @@ def create_app(project: Path) -> Starlette:
             Route("/metrics", page(metrics_page)),
             Route("/files/{path:path}", page(file_response)),
             Route("/static/{name}", static),
+            Route("/favicon.ico", lambda request: Response(status_code=204)),
         ]
     )
     app.state.project_name = project.name
@@ -89,8 +90,10 @@ def create_app(project: Path) -> Starlette:
 
 
 def _page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    text = html.environment().get_template(template).render(
-        path=request.url.path, project=request.app.state.project_name, **context
+    text = (
+        html.environment()
+        .get_template(template)
+        .render(path=request.url.path, project=request.app.state.project_name, **context)
     )
     return HTMLResponse(text, status_code=status, headers={"cache-control": "no-store"})
 
@@ -245,4 +248,3 @@ def _bad(message: str) -> ShipyardError:
     from shipyard.exceptions import InputError
 
     return InputError(message)
-

@@ -88,8 +88,11 @@ async def _keep_token(scope: Scope, send: Send, query: dict[str, str], token: st
         {
             "type": "http.response.start",
             "status": 303,
-            "headers": [(b"location", location.encode()), (b"set-cookie", cookie.encode()),
-                        *HEADERS],
+            "headers": [
+                (b"location", location.encode()),
+                (b"set-cookie", cookie.encode()),
+                *HEADERS,
+            ],
         }  # fmt: skip
     )
     await send({"type": "http.response.body", "body": b""})
