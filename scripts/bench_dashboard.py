@@ -71,8 +71,8 @@ def many_runs(ledger: Ledger, base: str) -> None:
                          usage=Usage(input_tokens=1000 + i, output_tokens=100))  # fmt: skip
         if state.stage == "blocked":
             state.reason = "budget: 3 attempts used; last failure: tests suite"
-        step = Step(attempt_started=True, usage=[UsageRow(role="implementer", model="m",
-                                                          input_tokens=1000 + i, output_tokens=100)])
+        usage = UsageRow(role="implementer", model="m", input_tokens=1000 + i, output_tokens=100)
+        step = Step(attempt_started=True, usage=[usage])
         step.events.append(Event(kind="attempt", summary="attempt 1"))
         ledger.commit(run_id, state, step)
         ledger.release(run_id, state.stage, state.reason)
@@ -153,8 +153,10 @@ def serve(project: Path) -> None:
                 print(f"GET {path:<30} median {median * 1000:6.1f} ms  max {worst * 1000:6.1f} ms"
                       f"  {size / 1024:7.1f} KiB")  # fmt: skip
             median, worst, size = timed(client, "/runs/r-20260102-000000-abcdef", n=5)
-            print(f"GET /runs/<200-step run>{'':7} median {median * 1000:6.1f} ms  "
-                  f"max {worst * 1000:6.1f} ms  {size / 1024:7.1f} KiB")
+            print(
+                f"GET /runs/<200-step run>{'':7} median {median * 1000:6.1f} ms  "
+                f"max {worst * 1000:6.1f} ms  {size / 1024:7.1f} KiB"
+            )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
@@ -168,8 +170,10 @@ def report(project: Path, run_id: str) -> None:
     assert out.returncode == 0, out.stderr
     path = Path(out.stdout.strip())
     text = path.read_text()
-    print(f"report --html of {STEPS} steps, {VERIFIES} verifies: {path.stat().st_size / 1024:.0f}"
-          f" KiB in {took:.2f}s (limit 2,048 KiB); {text.count('data:image/jpeg')} thumbnails")
+    print(
+        f"report --html of {STEPS} steps, {VERIFIES} verifies: {path.stat().st_size / 1024:.0f}"
+        f" KiB in {took:.2f}s (limit 2,048 KiB); {text.count('data:image/jpeg')} thumbnails"
+    )
 
 
 if __name__ == "__main__":
