@@ -31,7 +31,8 @@ RUNS, STEPS, VERIFIES = 1_000, 200, 10
 sys.path.insert(0, str(ROOT / "src"))
 
 from shipyard.loop.state import RunState, Usage  # noqa: E402
-from shipyard.store.ledger import Event, Ledger, Step, UsageRow  # noqa: E402
+from shipyard.loop.step import Step  # noqa: E402
+from shipyard.store.ledger import Event, Ledger, UsageRow  # noqa: E402
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -129,7 +130,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     try:
         project, base, tree, verify = project_with(tmp)
-        ledger = Ledger.open(project)
+        ledger = Ledger.open(project, RunState.model_validate_json)
         started = time.perf_counter()
         many_runs(ledger, base)
         run_id = long_run(ledger, project, base, tree, verify)

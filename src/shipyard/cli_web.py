@@ -20,7 +20,9 @@ def report_html(run: str, project: Path, output: Path | None, html_: bool = True
 
     project = project.resolve()
     try:
-        ledger = open_readonly(project)
+        from shipyard.loop.state import RunState
+
+        ledger = open_readonly(project, RunState.model_validate_json)
         try:
             record = ledger.run(run)
             out = (output or runs.run_dir(project, record.id) / "report.html").resolve()

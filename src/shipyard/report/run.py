@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.loop.state import RunState
 from shipyard.report import diff as diffs
 from shipyard.report.model import (
     Acceptance,
@@ -20,8 +20,8 @@ from shipyard.report.model import (
     read_json,
     verify_view,
 )
-from shipyard.store.ledger import Event, RunRecord
-from shipyard.store.reads import AttemptRow, ReadLedger, RoleUsage
+from shipyard.store.reads import ReadLedger, RoleCost
+from shipyard.store.rows import AttemptRow, Event, RunRecord
 
 SPEC_CAP = 20_000
 TIMELINE_WIDTH = 1000
@@ -79,7 +79,7 @@ class RunReport:
     verifies: tuple[VerifyView, ...]
     reviews: tuple[Review, ...]
     diagnoses: tuple[Diagnosis, ...]
-    usage: tuple[RoleUsage, ...]
+    usage: tuple[RoleCost, ...]
     diff: diffs.Diff
     cuts: tuple[str, ...]
     last_event: int
@@ -103,7 +103,11 @@ def run_dir(project: Path, run_id: str) -> Path:
 
 
 def build(
-    ledger: ReadLedger, run: RunRecord, project: Path, link: Linker, limits: Limits | None = None
+    ledger: ReadLedger[RunState],
+    run: RunRecord[RunState],
+    project: Path,
+    link: Linker,
+    limits: Limits | None = None,
 ) -> RunReport:
     limits = limits or Limits()
     budget = Budget(thumbs=limits.thumbs)
@@ -135,13 +139,13 @@ def build(
         preamble=tuple(preamble),
         verifies=tuple(_verifies(ledger, run.id, folder, link, budget)),
         reviews=tuple(_reviews(events, known)), diagnoses=tuple(_diagnoses(events)),
-        usage=tuple(ledger.usage_by_role(run.id)),
+        usage=tuple(ledger.usage_of(run.id)),
         diff=diffs.of_trees(project, run.base_sha, state.tree), cuts=tuple(_cuts(budget)),
         last_event=max((e.id or 0 for e in events), default=0), span=span,
     )  # fmt: skip
 
 
-def _outcome(run: RunRecord) -> str:
+def _outcome(run: RunRecord[RunState]) -> str:
     if run.status in ("shipped", "blocked", "paused"):
         return run.status
     return f"running ({run.state.stage})"
@@ -222,12 +226,12 @@ def _attempts(
 
 
 def _verifies(
-    ledger: ReadLedger, run_id: str, folder: Path, link: Linker, budget: Budget
+    ledger: ReadLedger[RunState], run_id: str, folder: Path, link: Linker, budget: Budget
 ) -> list[VerifyView]:
     grouped: dict[str, tuple[int, list[dict]]] = {}
     for row in ledger.gate_rows(run_id):
-        gates = grouped.setdefault(row["verify_id"], (row["attempt"], []))[1]
-        gates.append(json.loads(row["data"]))
+        gates = grouped.setdefault(row.verify_id, (row.attempt, []))[1]
+        gates.append(row.result.to_json())
     views = []
     for n, (verify_id, (attempt, gates)) in enumerate(grouped.items(), start=1):
         label = f"verify {n} (attempt {attempt})"

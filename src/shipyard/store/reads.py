@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from shipyard.store import knowledge
 from shipyard.store.db import DB_FILE, like_escaped
 from shipyard.store.ledger import Ledger
 from shipyard.store.migrations import MIGRATIONS
+from shipyard.store.rows import S
 
 STATUSES = ("running", "paused", "shipped", "blocked")
 MAX_WORDS = 8
@@ -54,16 +56,9 @@ class RunRow:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AttemptRow:
-    n: int
-    started_at: float
-    ended_at: float | None
-    outcome: str | None
-    detail: str | None
+class RoleCost:
+    """A role's usage with one model: requests, tokens and what it cost."""
 
-
-@dataclass(frozen=True, kw_only=True)
-class RoleUsage:
     role: str
     model: str
     requests: int
@@ -90,7 +85,7 @@ class VerifyRow:
     """(gate, status) in the order they ran."""
 
 
-def open_readonly(project: Path) -> ReadLedger:
+def open_readonly(project: Path, load: Callable[[str], S]) -> ReadLedger[S]:
     """The project's ledger, read-only. InputError when the project has none."""
     path = project / ".shipyard" / DB_FILE
     if not path.is_file():
@@ -110,10 +105,10 @@ def open_readonly(project: Path) -> ReadLedger:
             f"{path}: schema version {version}, this Shipyard reads {len(MIGRATIONS)}: "
             "run any shipyard command that writes (status, run) to migrate it, or upgrade"
         )
-    return ReadLedger(conn)
+    return ReadLedger(conn, load)
 
 
-class ReadLedger(Ledger):
+class ReadLedger(Ledger[S]):
     """The ledger's reads, over a read-only connection."""
 
     def run_rows(self, query: RunQuery) -> list[RunRow]:
@@ -149,22 +144,14 @@ class ReadLedger(Ledger):
         where, args = _where(query)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM runs{where}", args).fetchone()[0])
 
-    def attempts(self, run_id: str) -> list[AttemptRow]:
-        rows = self.conn.execute(
-            "SELECT n, started_at, ended_at, outcome, detail FROM attempts WHERE run_id = ?"
-            " ORDER BY n",
-            (run_id,),
-        )
-        return [AttemptRow(**dict(r)) for r in rows]
-
-    def usage_by_role(self, run_id: str) -> list[RoleUsage]:
+    def usage_of(self, run_id: str) -> list[RoleCost]:
         rows = self.conn.execute(
             "SELECT role, model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,"
             " SUM(output_tokens) AS output_tokens, SUM(cost) AS cost FROM usage"
             " WHERE run_id = ? GROUP BY role, model ORDER BY MIN(id)",
             (run_id,),
         )
-        return [RoleUsage(**dict(r)) for r in rows]
+        return [RoleCost(**dict(r)) for r in rows]
 
     def last_event_id(self, run_id: str) -> int:
         row = self.conn.execute(

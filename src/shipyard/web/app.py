@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from shipyard.exceptions import RunNotFound, ShipyardError
+from shipyard.loop.state import RunState
 from shipyard.report import evidence as ev
 from shipyard.report import html
 from shipyard.report import run as runs
@@ -45,8 +46,8 @@ class Site:
     def runs_root(self) -> Path:
         return self.project / ".shipyard" / "runs"
 
-    def ledger(self) -> ReadLedger:
-        return open_readonly(self.project)
+    def ledger(self) -> ReadLedger[RunState]:
+        return open_readonly(self.project, RunState.model_validate_json)
 
     def link(self, path: Path) -> str:
         rel = path.resolve().relative_to(self.runs_root.resolve())
@@ -176,11 +177,9 @@ def knowledge_page(site: Site, request: Request) -> Response:
 
 
 def metrics_page(site: Site, request: Request) -> Response:
-    from shipyard import stats
-
     ledger = site.ledger()
     try:
-        rows = stats.per_run(ledger)
+        rows = ledger.run_figures()
     finally:
         ledger.close()
     from shipyard.cli_runs import STATS_LABELS

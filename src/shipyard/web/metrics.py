@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from markupsafe import Markup
 
 from shipyard import stats
+from shipyard.store.figures import RunFigures
 from shipyard.web.plots import Series, line_plot
 
 DAY = 86_400
@@ -26,7 +26,7 @@ class Metrics:
     by: str
 
 
-def metrics(rows: Sequence[Any]) -> Metrics:
+def metrics(rows: Sequence[RunFigures]) -> Metrics:
     overall = stats.from_rows(rows)
     buckets, by = bucketed(rows)
     labels = tuple(buckets)
@@ -58,14 +58,14 @@ def metrics(rows: Sequence[Any]) -> Metrics:
     return Metrics(overall=overall, labels=labels, plots=plots, by=by)
 
 
-def bucketed(rows: Sequence[Any]) -> tuple[dict[str, list[Any]], str]:
+def bucketed(rows: Sequence[RunFigures]) -> tuple[dict[str, list[RunFigures]], str]:
     """Rows by the day (when every run started within three weeks) or the ISO week, oldest
     first."""
     if not rows:
         return {}, "week"
-    times = [float(r["created_at"]) for r in rows]
+    times = [r.created_at for r in rows]
     by = "day" if max(times) - min(times) <= BY_DAY_WITHIN else "week"
-    out: dict[str, list[Any]] = {}
+    out: dict[str, list[RunFigures]] = {}
     for at, row in sorted(zip(times, rows, strict=True), key=lambda pair: pair[0]):
         local = time.localtime(at)
         key = time.strftime("%m-%d", local) if by == "day" else time.strftime("%G-W%V", local)
