@@ -53,12 +53,17 @@ def verify(
         Path | None, typer.Option("--junit", help="Also write the checks as JUnit XML here.")
     ] = None,
     progress: Annotated[Path | None, typer.Option("--progress", hidden=True)] = None,
+    html: Annotated[
+        bool, typer.Option("--html", help="Also write report.html into the evidence folder.")
+    ] = False,
     project: ProjectOption = Path("."),
 ) -> None:
     """Run every gate (contract, build, tests, runtime) on the working tree. No model needed."""
     from shipyard import cli_verify
 
-    cli_verify.run(project, spec, base, fmt, as_json, junit, progress, use_cache=not no_cache)
+    cli_verify.run(
+        project, spec, base, fmt, as_json, junit, progress, use_cache=not no_cache, html=html
+    )
 
 
 @app.command()
@@ -156,11 +161,37 @@ def log(
 def report(
     run_id: Annotated[str, typer.Argument(metavar="RUN")],
     project: ProjectOption = Path("."),
+    html: Annotated[
+        bool, typer.Option("--html", help="Write one self-contained HTML file; print its path.")
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="With --html: write here (default: the run folder)."),
+    ] = None,
 ) -> None:
     """The report of a run: attempts, gates, review, diagnosis, usage."""
+    if html or output is not None:
+        from shipyard import cli_web
+
+        cli_web.report_html(run_id, project, output, html)
+        return
     from shipyard import cli_runs
 
     cli_runs.show_report(run_id, project)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0: a free one.")] = 8737,
+    host: Annotated[
+        str, typer.Option("--host", help="Another address than 127.0.0.1 requires a token.")
+    ] = "127.0.0.1",
+    project: ProjectOption = Path("."),
+) -> None:
+    """A local dashboard over this project's runs, verifies, knowledge and metrics (read-only)."""
+    from shipyard import cli_web
+
+    cli_web.serve(project, host, port)
 
 
 @app.command()

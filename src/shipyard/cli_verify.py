@@ -29,6 +29,7 @@ def run(
     junit: Path | None,
     progress: Path | None = None,
     use_cache: bool = True,
+    html: bool = False,
 ) -> None:
     from shipyard.verify import verify
 
@@ -45,6 +46,10 @@ def run(
     except ShipyardError as exc:
         _failed(exc, fmt, junit)
     show(verdict, fmt, Path(project))
+    if html:
+        from shipyard import cli_web
+
+        cli_web.verify_html(verdict.run_dir)
     if junit is not None:
         from shipyard import junit_output
 

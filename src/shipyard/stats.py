@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from shipyard.store.figures import RunFigures
 from shipyard.store.ledger import Ledger
 
 SCHEMA = "shipyard.stats/1"
@@ -113,6 +114,11 @@ class Stats:
 
 
 def compute(ledger: Ledger[Any]) -> Stats:
+    return from_rows(ledger.run_figures())
+
+
+def from_rows(rows: Iterable[RunFigures]) -> Stats:
+    """The figures of these runs (all of them, or those of one week)."""
     status = {"shipped": 0, "blocked": 0, "paused": 0, "running": 0}
     total = verified = first_build = 0
     req_runs = req_all = rt_total = rt_passed = ui_total = ui_passed = 0
@@ -120,7 +126,7 @@ def compute(ledger: Ledger[Any]) -> Stats:
     attempts: list[int] = []
     tokens = entries = pitfalls = failed = 0
     split: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
-    for row in ledger.run_figures():
+    for row in rows:
         entries += row.entries
         pitfalls, failed = pitfalls + row.pitfalls, failed + row.failed
         total += 1

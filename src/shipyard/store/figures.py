@@ -50,7 +50,7 @@ outcomes AS (
     FROM events WHERE kind IN ('pitfall', 'failed') GROUP BY run_id
 ),
 tokens AS (SELECT run_id, SUM(input_tokens + output_tokens) AS n FROM usage GROUP BY run_id)
-SELECT r.status, json_extract(r.state, '$.attempt') AS attempts,
+SELECT r.status, r.created_at, json_extract(r.state, '$.attempt') AS attempts,
        f.run_id IS NOT NULL AS verified, b.status AS first_build,
        COALESCE(q.total, 0) AS req_total, COALESCE(q.passed, 0) AS req_passed,
        COALESCE(t.rt_total, 0) AS rt_total, COALESCE(t.rt_passed, 0) AS rt_passed,
@@ -93,6 +93,8 @@ class RunFigures:
     """The implementer was given at least one knowledge entry."""
     pitfalls: int
     failed: int
+    created_at: float = 0.0
+    """When the run started."""
 
 
 def per_run(conn: sqlite3.Connection) -> list[RunFigures]:
@@ -114,6 +116,7 @@ def per_run(conn: sqlite3.Connection) -> list[RunFigures]:
             with_knowledge=bool(r["with_knowledge"]),
             pitfalls=r["pitfalls"],
             failed=r["failed"],
+            created_at=r["created_at"],
         )  # fmt: skip
         for r in conn.execute(_PER_RUN)
     ]

@@ -1,0 +1,1 @@
+"""The local dashboard: ``shipyard serve``."""
