@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -59,8 +60,16 @@ def _sha(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
+FILE_LIMIT = 16 * 1024 * 1024
+
+
 def _file_sha(path: Path) -> str | None:
+    """The digest of a regular file's bytes; None for anything else (a FIFO or a device is
+    never opened: the gates' own reading refuses it, as bad input)."""
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > FILE_LIMIT:
+            return None
         return _sha(path.read_bytes())
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return None

@@ -79,10 +79,6 @@ def verify(
     project = project.resolve()
     leftovers.clean(project)  # what a verify killed with kill -9 left: its base worktree, /tmp
     path = find_spec(project, spec_path) if spec is None else None
-    if path is not None:  # read through the checks (a FIFO, a huge file) before any hashing
-        from shipyard.spec import load_spec
-
-        spec = load_spec(path)
     base_sha = workspace.resolve(project, base) if base else None
     env = _env(environ)
     store = verdicts.VerdictCache.of(project) if use_cache and gates is None else None
