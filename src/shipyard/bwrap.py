@@ -64,7 +64,8 @@ def git_folders(ctx: RunContext) -> tuple[list[Path], list[Path]]:
     from shipyard.gitguard import common_dir
 
     git_dir = common_dir(ctx.project)
-    python = [Path(sys.prefix), Path(sys.base_prefix)]  # Shipyard itself, wherever it lives
+    package = Path(__file__).resolve().parent.parent  # an editable install's src/, or site-packages
+    python = [Path(sys.prefix), Path(sys.base_prefix), package]  # Shipyard itself, wherever it is
     return [*python, git_dir], [git_dir / name for name in ("worktrees", "objects", "refs", "logs")]
 
 
