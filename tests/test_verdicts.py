@@ -136,3 +136,43 @@ def test_the_decisive_line_of_a_failure_reaches_the_message(project: Project) ->
     assert run.code == 1
     message = run.check("tests/test_calc.py::test_add", "required")["message"]
     assert "assert -1 == 5" in message, message
+
+
+def test_a_base_that_hangs_is_stopped_and_its_running_test_fails_there(project: Project) -> None:
+    project.write({
+        "shipyard.toml": PY_CONFIG.replace("timeout = 60", "timeout = 3"),
+        "gcd.py": "def gcd(a, b):\n    while b:\n        a, b = a, b\n    return a\n",
+        "tests/test_old.py": "def test_old():\n    assert True\n",
+    })  # fmt: skip
+    project.commit("base")
+    project.write({
+        "gcd.py": "import math\n\ndef gcd(a, b):\n    return math.gcd(a, b)\n",
+        "tests/test_gcd.py": "from gcd import gcd\n\ndef test_gcd():\n    assert gcd(12, 8) == 4\n",
+        "spec.yaml": "task: gcd\nacceptance: [{id: gcd, text: gcd}]\nchecks:\n  tests:\n"
+        "    required: [{id: tests/test_gcd.py::test_gcd, covers: [gcd]}]\n",
+    })  # fmt: skip
+    run = project.verify("--base", "HEAD")
+    assert run.code == 0, run.stdout
+    ftp = run.check("tests/test_gcd.py::test_gcd", "fail_to_pass")
+    assert ftp["message"] == "fails against the base code (timed out at the base)"
+    assert "all 1 tests passing at the base revision still pass" in run.check("no-weakening")[
+        "message"
+    ]
+
+
+def test_the_projects_own_interpreter_runs_the_base_too(project: Project) -> None:
+    import sys
+
+    project.write({
+        "shipyard.toml": PY_CONFIG.replace("python -m pytest", ".venv/bin/python -m pytest"),
+        "calc.py": CALC_OLD,
+        "tests/test_old.py": "def test_old():\n    assert True\n",
+        ".gitignore": ".venv\n",
+    })  # fmt: skip
+    (project.path / ".venv" / "bin").mkdir(parents=True)
+    (project.path / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    project.commit("base")
+    project.write({"tests/test_more.py": "def test_more():\n    assert True\n"})
+    run = project.verify("--base", "HEAD")
+    assert run.code == 0, run.stdout
+    assert "all 1 tests passing" in run.check("no-weakening")["message"]
