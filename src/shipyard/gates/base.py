@@ -123,7 +123,8 @@ def weakening(runs: BaseRuns, now: SuiteRun) -> list[CheckResult]:
         new = current.get(test_id)
         if new is None or new.outcome != "passed":
             how = "missing now" if new is None else f"{NOT_PASSING[new.outcome]} now"
-            message = f"passed at the base revision, {how}"
+            detail = first_and_decisive(new.message) if new is not None else ""
+            message = f"passed at the base revision, {how}" + (f": {detail}" if detail else "")
             weakened.append(_weak(test_id, "failed", message, evidence))
     passing = sum(1 for o in old.values() if o.outcome == "passed")
     stopped = (
