@@ -107,8 +107,9 @@ def test_a_quirk_is_diagnosed_once_and_kept_as_a_pitfall_with_the_verified_comma
     pitfalls = [e for e in entries if e["kind"] == "pitfall"]
     assert len(pitfalls) == 1, pitfalls  # the specific test, not also the suite's summary
     pitfall = pitfalls[0]
+    # the old test that passed at the base and fails now: its weakening check is the specific one
     assert pitfall["topic"] == (
-        "tests|suite:tests/test_registry.py::test_every_operation_is_registered|assertion"
+        "tests|tests/test_registry.py::test_every_operation_is_registered|assertion"
     )
     assert "multiply is not registered in OPERATIONS" in pitfall["text"]
     assert "Fix that then passed: Register the new function in the OPERATIONS" in pitfall["text"]
@@ -141,7 +142,10 @@ def test_the_next_task_ships_in_one_attempt_with_the_store_and_takes_three_witho
     assert helped["input_tokens"] < alone["input_tokens"] / 2, (helped, alone)
     # what the implementer was told: the pitfall and the verified command
     told = helped["instructions"]
-    assert "[pitfall] When tests suite fails (assertion): 1 of 3 tests failed: " in told
+    assert (
+        "[pitfall] When tests tests/test_registry.py::test_every_operation_is_registered fails "
+        "(assertion): passed at the base revision, failed now: " in told
+    )
     assert "tests/test_registry.py::test_every_operation_is_registered" in told
     assert f"[command] test: `{TEST_COMMAND}` (verified: the tests gate passed, run r-" in told
     assert "[pitfall]" not in alone["instructions"]

@@ -40,9 +40,7 @@ def run(
 
             check_target(junit)
         on_gate = _progress_writer(progress) if progress is not None else None
-        verdict = verify(
-            project, spec_path=spec, base=base, on_gate=on_gate, use_cache=use_cache
-        )
+        verdict = verify(project, spec_path=spec, base=base, on_gate=on_gate, use_cache=use_cache)
     except ShipyardError as exc:
         _failed(exc, fmt, junit)
     show(verdict, fmt, Path(project))

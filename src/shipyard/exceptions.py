@@ -13,7 +13,9 @@
         ├── ModelProblem             no model configured, a bad key, an unreachable server
         │   └── ProviderUnavailable  provider errors outlasted the retries: the run is paused
         ├── RunBusy                  the run is being worked on by another live process
-        └── LedgerDamaged            ``.shipyard/shipyard.db`` is corrupt: move it aside
+        ├── LedgerDamaged            ``.shipyard/shipyard.db`` is corrupt: move it aside
+        └── CouldNotVerify           in a run, a verify whose verdict is ``error``: the run is
+                                     paused, not the implementer's failed attempt
 
 A gate that *checked* and found the code wanting does not raise: it returns a failed result
 (exit 1). Third-party errors are mapped to these at the boundary with ``raise ... from exc``.
@@ -96,3 +98,7 @@ class RunBusy(EnvironmentProblem):
 
 class LedgerDamaged(EnvironmentProblem):
     pass
+
+
+class CouldNotVerify(EnvironmentProblem):
+    """The gates could not establish what they compare against (a baseline, a browser)."""

@@ -266,6 +266,14 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def interrupt_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
+    """SIGINT the process group, as Ctrl-C would, so a test runner writes the partial report of
+    what finished; SIGKILL what is left after ``grace`` seconds (``stop_group``)."""
+    _signal_group(proc.pid, signal.SIGINT)
+    wait_exit(proc, grace)
+    stop_group(proc, grace=0.2)
+
+
 def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for ``proc`` to exit; True when it did.
 
@@ -302,7 +310,10 @@ def run(
     stderr_log: Path | None = None,
     stdin: bytes | None = None,
     what: str = "command",
+    interrupt: bool = False,
 ) -> CommandResult:
+    """Run to the end or to ``timeout``; at the timeout the group is stopped with SIGTERM, or,
+    with ``interrupt``, with SIGINT first (``interrupt_group``) so a partial report is written."""
     argv = to_argv(command)
     require_program(argv, env, cwd, what)
     shown = command if isinstance(command, str) else shlex.join(command)
@@ -311,6 +322,8 @@ def run(
     timed_out = False
     try:
         timed_out = not wait_exit(proc, timeout)
+        if timed_out and interrupt:
+            interrupt_group(proc)
     finally:
         # Also on Ctrl-C; and after a normal exit, children it left behind go too.
         stop_group(proc, grace=KILL_GRACE if timed_out else 0.2)

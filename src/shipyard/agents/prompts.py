@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from shipyard.excerpt import shorten
+
 if TYPE_CHECKING:
     from shipyard.results import GateResult
 
@@ -103,5 +105,5 @@ def evidence_text(gates: Sequence[GateResult], limit: int = 8000) -> str:
     for gate in gates:
         lines.append(f"{gate.name}: {gate.status}")
         for c in gate.checks:
-            lines.append(f"  {c.status:7} {c.kind} {c.id}: {c.message[:300]}")
+            lines.append(f"  {c.status:7} {c.kind} {c.id}: {shorten(c.message, 300)}")
     return "\n".join(lines)[:limit]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from shipyard import process
+from shipyard import excerpt, process
 from shipyard.gates import Context
 from shipyard.results import CheckResult, GateResult
 
@@ -46,7 +46,7 @@ def command_check(
     else:
         status, message = "passed", f"{result.command}: exit 0"
     if status == "failed":
-        last = "\n".join(result.tail.splitlines()[-8:])
+        last = excerpt.tail(result.tail)
         if last:
             message += "\n" + last
     return CheckResult(

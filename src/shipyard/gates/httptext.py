@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from shipyard.excerpt import decisive_line
+
 MAX_LINES = 12
 MAX_WIDTH = 160
 SKIPPED = frozenset({"script", "style", "template", "svg"})
@@ -68,6 +70,9 @@ def describe_body(body: str, content_type: str) -> list[str]:
     lines, total = body_lines(body, content_type)
     if not any(line.strip() for line in lines):
         return ["response body: (empty)"]
+    line = decisive_line(body)
+    if line is not None and not any(line in shown for shown in lines):
+        lines = [*lines, "...", line]  # the error that explains the status, further down
     what = "response body (its text)" if is_html(body, content_type) else "response body"
     if total == 1:
         return [f"{what}: {lines[0]}"]

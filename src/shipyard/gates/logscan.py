@@ -10,6 +10,7 @@ browser page reports (described in ``browser.py``), with the flow's ``allow_erro
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,8 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 MAX_QUOTED = 12
 """Lines quoted in a message."""
+TRACEBACK_WAIT = 0.3
+"""Seconds to wait for the rest of a traceback the app is still writing."""
 MAX_READ = 1_000_000
 """Bytes read per scan; a flood of output is read in the next scans."""
 
@@ -71,7 +74,20 @@ class LogScanner:
         return lines
 
     def scan(self, expected_statuses: Collection[int] = ()) -> list[Finding]:
-        return find_problems(self.new_lines(), expected_statuses)
+        """The findings in the new lines; a traceback cut off mid-way (the app is still writing
+        it) is awaited for up to TRACEBACK_WAIT seconds, so its exception line is quoted."""
+        lines = self.new_lines()
+        deadline = time.monotonic() + TRACEBACK_WAIT
+        while _open_traceback(lines) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            lines += self.new_lines()
+        return find_problems(lines, expected_statuses)
+
+
+def _open_traceback(lines: Sequence[str]) -> bool:
+    """The last traceback in ``lines`` has not reached its exception line yet."""
+    starts = [i for i, line in enumerate(lines) if _classify(line, ()) == "a traceback"]
+    return bool(starts) and _block_end(lines, starts[-1]) == len(lines) and lines[-1][:1].isspace()
 
 
 def find_problems(lines: Sequence[str], expected_statuses: Collection[int] = ()) -> list[Finding]:
@@ -115,7 +131,12 @@ def describe(findings: Sequence[Finding], check_id: str) -> str:
     quoted = [line for f in findings for line in _abbreviated(f.lines)]
     shown = quoted[:MAX_QUOTED]
     if len(quoted) > MAX_QUOTED:
-        shown.append(f"... ({len(quoted) - MAX_QUOTED} more lines)")
+        # the exception lines of tracebacks past the cut are what a reader needs most
+        last = [f.lines[-1] for f in findings if f.kind == "a traceback" and len(f.lines) > 1]
+        lost = [line for line in dict.fromkeys(last) if line not in shown]
+        shown = quoted[: MAX_QUOTED - len(lost)] if lost else shown
+        shown.append(f"... ({len(quoted) - len(shown)} more lines)")
+        shown += lost
     head = f"the app logged {' and '.join(kinds)} while {check_id!r} ran:"
     return "\n".join([head, *(f"  | {line}" for line in shown)])
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shipyard.excerpt import shorten
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import Failure, RunState
 from shipyard.loop.step import Step
@@ -60,7 +61,7 @@ def next_attempt(state: RunState, feedback_: list[str]) -> None:
 def feedback(failures: Sequence[Failure]) -> str:
     lines = ["Your last submission did not pass. What failed, as the gates saw it:"]
     for f in failures:
-        lines.append(f"- [{f.gate}] {f.check} ({f.kind}): {f.message.strip()[:1500]}")
+        lines.append(f"- [{f.gate}] {f.check} ({f.kind}): {shorten(f.message.strip(), 1500)}")
     lines.append("Fix the cause, run the tests yourself, then submit again.")
     return "\n".join(lines)
 

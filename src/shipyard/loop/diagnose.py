@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, NoValidAnswer, structured
 from shipyard.agents.tools import Toolbox
+from shipyard.excerpt import shorten
 from shipyard.loop import learn
 from shipyard.loop.attempts import feedback, next_attempt
 from shipyard.loop.context import RunContext
@@ -34,7 +35,7 @@ def diagnose(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         on_retry=ctx.retry_notice,
     )  # fmt: skip
     assert ctx.spec_text is not None
-    query = f"{ctx.task}\n" + "\n".join(f"{f.check} {f.message[:500]}" for f in repeated)
+    query = f"{ctx.task}\n" + "\n".join(f"{f.check} {shorten(f.message, 500)}" for f in repeated)
     known = learn.tell(ctx, step, "diagnoser", query)
     conv.start(
         prompts.with_knowledge(prompts.DIAGNOSER, known),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from shipyard.excerpt import shorten
 from shipyard.loop.state import Failure
 
 # (pattern in the message, kind): the first match names the kind of error. Data, not code.
@@ -57,4 +58,6 @@ def failure(gate: str, check: str, message: str, kind: str | None = None) -> Fai
     kind = kind or kind_of(message)
     key = "\x1f".join((gate, check, kind, normalise(message)))
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    return Failure(fingerprint=digest, gate=gate, check=check, kind=kind, message=message[:2000])
+    return Failure(
+        fingerprint=digest, gate=gate, check=check, kind=kind, message=shorten(message, 2000)
+    )

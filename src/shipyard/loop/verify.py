@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from shipyard import environment, workspace
+from shipyard import environment, excerpt, workspace
+from shipyard.exceptions import CouldNotVerify
 from shipyard.loop import learn
 from shipyard.loop.attempts import block, end_attempt
 from shipyard.loop.context import RunContext
@@ -54,6 +55,8 @@ def verify(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     state.last_verify = str(folder)
     step.gates = [(verdict.run_id, g.to_json()) for g in verdict.gates]
     step.event("verify", f"verify {state.verify_runs}: {_summary(verdict)}", dir=str(folder))
+    if verdict.status == "error":
+        raise CouldNotVerify(f"verify could not check: {_errors(verdict)} (evidence: {folder})")
     learn.commands_that_worked(ctx, state, verdict, step)
     if verdict.status == "passed":
         learn.pitfalls_fixed(ctx, state, step)
@@ -100,6 +103,13 @@ def _evidence_folder(ctx: RunContext, n: int) -> Path:
         again += 1
         folder = ctx.evidence / f"verify-{n}.{again}"
     return folder
+
+
+def _errors(verdict: Verdict) -> str:
+    bad = [(g.name, c) for g in verdict.gates for c in g.checks if c.status == "error"]
+    return "; ".join(
+        f"{gate} {c.id}: {excerpt.first_and_decisive(c.message or c.status)}" for gate, c in bad
+    )
 
 
 def _summary(verdict: Verdict) -> str:
