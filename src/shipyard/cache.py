@@ -91,7 +91,9 @@ def tree_id(project: Path) -> str:
     os.close(fd)
     try:
         if shared.exists():
-            shutil.copyfile(shared, own)
+            # copy2 keeps the index's mtime: git's racy-clean check compares each entry with it,
+            # so a same-size edit within the index's second is still seen as a change
+            shutil.copy2(shared, own)
         else:
             os.unlink(own)  # git wants no file rather than an empty one
         env = {"GIT_INDEX_FILE": own}
