@@ -123,3 +123,26 @@ def test_error_verdicts_are_never_stored(tmp_path: Path) -> None:
     (project / "f.txt").write_text("y")
     changed = key_parts(project, spec="s", config="c", base=None, environ=os.environ)
     assert store.lookup(changed) is None, "a tree outside git is keyed by its files too"
+
+
+def test_a_same_size_edit_within_the_same_second_changes_the_tree(tmp_path: Path) -> None:
+    """git's stat check sees no change when an edit keeps the size and the second of the mtime;
+    only its racy-clean rule (entries as new as the index are re-read) catches it, and only if
+    the private index keeps the mtime git gave it."""
+    import time
+
+    from shipyard.cache import tree_id
+
+    git(tmp_path, "init", "-q")
+    source = tmp_path / "app.py"
+    while time.time() % 1 > 0.2:  # early in a second
+        time.sleep(0.01)
+    source.write_text("x = 1\n")
+    before = tree_id(tmp_path)
+    assert tree_id(tmp_path) == before  # the private index now exists and is reused
+    while time.time() % 1 < 0.8:  # late in the same second
+        time.sleep(0.01)
+    source.write_text("x = 2\n")
+    while time.time() % 1 > 0.5:  # the next second: the index is read after it
+        time.sleep(0.01)
+    assert tree_id(tmp_path) != before
