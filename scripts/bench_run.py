@@ -42,7 +42,7 @@ from typing import Any
 import shipyard.agents.chat as chat
 import shipyard.agents.scripted as scripted
 import shipyard.agents.tools as tools
-import shipyard.loop.implement as implement
+import shipyard.loop.model_implementer as implement
 from shipyard import process
 from shipyard.loop.context import RunContext, RunOptions
 from shipyard.loop.loop import drive
@@ -335,7 +335,7 @@ def cold_import_seconds() -> float:
     """A real ``shipyard resume`` is a new process: what importing the loop costs there."""
     code = (
         "import time; t = time.perf_counter(); "
-        "import shipyard.loop.loop, shipyard.loop.implement, shipyard.agents.chat, "
+        "import shipyard.loop.loop, shipyard.loop.model_implementer, shipyard.agents.chat, "
         "shipyard.agents.scripted, pydantic_ai.direct; print(time.perf_counter() - t)"
     )
     runs = []

@@ -27,6 +27,8 @@ os.environ["SHIPYARD_BLOCK_MODEL_REQUESTS"] = "1"
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="shipyard-tests-state-")
 
 ROOT = Path(__file__).resolve().parent.parent
+collect_ignore = ["fixtures"]
+"""Projects the tests verify: their own test files are theirs, not this suite's."""
 EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent
 
@@ -100,7 +102,28 @@ class Project:
         return git(self.path, "rev-parse", "HEAD")
 
     def verify(self, *args: str, env: dict[str, str] | None = None) -> CliRun:
+        if os.environ.get(SERIAL_VERIFY) == "1":
+            self.serial()
         return run_cli("verify", "--json", *args, cwd=self.path, env=env)
+
+    def serial(self) -> None:
+        """``[verify] parallel = false`` in the project's shipyard.toml."""
+        config = self.path / "shipyard.toml"
+        text = config.read_text() if config.is_file() else ""
+        if "[verify]" not in text:
+            config.write_text(f"{text.rstrip()}\n\n[verify]\nparallel = false\n".lstrip())
+
+
+SERIAL_VERIFY = "SHIPYARD_TEST_SERIAL_VERIFY"
+"""Set to 1 by ``verify_modes``: every ``Project.verify`` of the test runs one check at a time."""
+
+
+@pytest.fixture(params=["parallel", "serial"])
+def verify_modes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test twice: the verify in parallel (the default) and one check after another; a
+    module opts in with ``pytestmark = pytest.mark.usefixtures("verify_modes")``."""
+    monkeypatch.setenv(SERIAL_VERIFY, "1" if request.param == "serial" else "0")
+    return str(request.param)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -297,3 +298,34 @@ def test_a_worker_killed_mid_run_is_retried_and_every_task_is_recorded_once(tmp_
     assert result["code"] == 0, result["out"]
     assert db_rows(out) == [("fast", "shipped"), ("slow", "shipped")]
     assert not psutil.pid_exists(result["killed"]["run"])  # the killed worker's run died with it
+
+
+@pytest.mark.slow
+def test_no_process_above_a_batch_run_shows_the_callers_keys(tmp_path):
+    """Code a model wrote reads /proc/PID/environ of every process above it, up to the batch
+    driver: none holds a key the run did not pass on; the run itself got its keys back."""
+    project = tmp_path / "pycalc"
+    shutil.copytree(PYCALC, project)
+    with (project / "shipyard.toml").open("a") as config:
+        config.write('\n[environment]\npass = ["DEPLOY_TOKEN"]\n')
+    walker = (FIXTURES / "walk_up.py").read_text()
+    session = {"implementer": [
+        {"call": "write", "args": {"path": "walk_up.py", "content": walker}},
+        {"call": "run", "args": {"command": "python walk_up.py"}},
+        {"call": "submit", "args": {"summary": "looked around"}},
+    ], "reviewer": [{"output": {"decision": "approve", "summary": "unused"}}],
+       "diagnoser": [{"output": {"root_cause": "-", "evidence": "-", "fix_plan": "-",
+                                 "confidence": 0}}]}  # fmt: skip
+    script = tmp_path / "walk.yaml"
+    script.write_text(yaml.safe_dump(session))
+    task = {"id": "walk", "project": str(project), "task": "look around", "budget": {"attempts": 1},
+            "spec": str(FIXTURES / "power.spec.yaml"), "model": f"script:{script}"}  # fmt: skip
+    suite, out = suite_file(tmp_path, [task]), tmp_path / "out"
+    keys = {"VAULT_TOKEN": "vault-4f1d9c", "DEPLOY_TOKEN": "deploy-77ab"}
+    result = run_cli("batch", str(suite), "--out", str(out), cwd=tmp_path, env=keys, timeout=300)
+    assert result.code == 1, result.stdout + result.stderr  # blocked: power was never written
+    with sqlite3.connect(out / "evidence" / "walk" / ".shipyard" / "shipyard.db") as db:
+        said = "\n".join(r[0] for r in db.execute("SELECT data FROM messages"))
+    assert "deploy token: deploy-77ab" in said  # handed over to the run, passed to the tool
+    assert "driver seen: True" in said  # the walk went all the way up
+    assert "leaks: []" in said and "vault-4f1d9c" not in said

@@ -87,6 +87,7 @@ BROKEN = [
 
 
 @pytest.mark.browser
+@pytest.mark.usefixtures("verify_modes")
 @pytest.mark.parametrize(
     ("file", "old", "new", "check_id", "words"),
     [case[1:] for case in BROKEN],

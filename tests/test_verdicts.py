@@ -7,7 +7,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from conftest import CALC_OLD, PY_CONFIG, ROOT, Project
+
+pytestmark = pytest.mark.usefixtures("verify_modes")  # the same verdicts in parallel and not
 
 MOCHA = ROOT / "tests" / "fixtures" / "mocha" / "node_modules"
 
@@ -155,9 +159,10 @@ def test_a_base_that_hangs_is_stopped_and_its_running_test_fails_there(project: 
     assert run.code == 0, run.stdout
     ftp = run.check("tests/test_gcd.py::test_gcd", "fail_to_pass")
     assert ftp["message"] == "fails against the base code (timed out at the base)"
-    assert "all 1 tests passing at the base revision still pass" in run.check("no-weakening")[
-        "message"
-    ]
+    assert (
+        "all 1 tests passing at the base revision still pass"
+        in run.check("no-weakening")["message"]
+    )
 
 
 def test_the_projects_own_interpreter_runs_the_base_too(project: Project) -> None:

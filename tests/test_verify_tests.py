@@ -168,6 +168,7 @@ def test_required_test_that_does_not_pass(project: Project, body: str, expected:
     assert expected in check["message"]
 
 
+@pytest.mark.usefixtures("verify_modes")
 def test_test_that_asserts_nothing_is_caught_by_fail_to_pass(project: Project) -> None:
     base_project(project)
     project.write({
@@ -184,6 +185,7 @@ def test_test_that_asserts_nothing_is_caught_by_fail_to_pass(project: Project) -
     assert "passes against the base code: it cannot detect the change" in check["message"]
 
 
+@pytest.mark.usefixtures("verify_modes")
 def test_required_test_in_a_file_that_existed_at_base(project: Project) -> None:
     base_project(project)
     project.write({"calc.py": CALC_NEW, "tests/test_old.py": "def test_old():\n    assert True\n"
@@ -194,6 +196,7 @@ def test_required_test_in_a_file_that_existed_at_base(project: Project) -> None:
     assert "all 1 tests" in run.check("no-weakening")["message"]
 
 
+@pytest.mark.usefixtures("verify_modes")
 def test_deleted_and_skipped_tests_relative_to_base_are_named(project: Project) -> None:
     base_project(project)
     project.write(

@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from conftest import BIN
+from conftest import BIN, ROOT, run_cli
 from fixtures.dashboard_support import (
     Guarded,
     Ledgered,
@@ -231,3 +232,46 @@ def test_serve_is_not_imported_by_help() -> None:
     code = f"import shipyard.cli, sys; print({found})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_a_batch_folder_lists_its_tasks(tmp_path: Path, guarded: Guarded) -> None:
+    fixtures = ROOT / "tests" / "fixtures" / "batch"
+    bare = tmp_path / "gone.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    power = {
+        "project": str(ROOT / "examples" / "pycalc"),
+        "task": "add a power operation",
+        "spec": str(fixtures / "power.spec.yaml"),
+        "model": f"script:{fixtures / 'power.yaml'}",
+    }
+    tasks = [{"id": "power", **power},
+             {"id": "gone", **power, "project": str(bare), "commit": "0" * 40}]  # fmt: skip
+    suite, out = tmp_path / "suite.yaml", tmp_path / "out"
+    suite.write_text(yaml.safe_dump({"tasks": tasks}))
+    assert run_cli("batch", str(suite), "--out", str(out), cwd=tmp_path, timeout=300).code == 3
+    page = guarded.page
+    with dashboard(tmp_path, "--batch", str(out)) as url:
+        response = page.goto(url)
+        assert response is not None and response.ok
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        summary = page.locator("#summary").inner_text()
+        assert "2 task(s): 1 shipped · 0 blocked · 1 error · ship rate 50%" in summary
+        shipped = page.locator("#tasks tr[data-outcome=shipped]").inner_text()
+        assert shipped.split("\t")[:3] == ["power", "shipped", "2"]  # two attempts
+        assert int(shipped.split("\t")[3].replace(",", "")) > 0  # tokens
+        error = page.locator("#tasks tr[data-outcome=error]").inner_text()
+        assert "checkout failed: git checkout" in error and "unknown" in error
+        page.click("#tasks tr[data-outcome=shipped] a")
+        assert "shipped on shipyard/r-" in page.inner_text("body")  # the run's console log
+        with httpx.Client(base_url=url, timeout=10) as client:
+            assert client.get("/tasks/gone/console").status_code == 404  # no evidence
+            assert client.get("/tasks/..%2F..%2Fbatch.db/console").status_code == 404
+            assert client.get("/runs").status_code == 404  # a batch, not a project
+    guarded.check()
+
+
+def test_serve_batch_without_a_batch_database_is_bad_input(tmp_path: Path) -> None:
+    result = run_cli("serve", "--batch", str(tmp_path), "--port", "0", cwd=tmp_path)
+    assert result.code == 2
+    assert f"{tmp_path}: no batch database here" in result.stderr

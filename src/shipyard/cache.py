@@ -4,6 +4,8 @@ The key is a digest of everything a verdict depends on: the project's files (tra
 untracked, not ignored), the spec, the config, the base commit, the env files, the environment's
 identity (lock files, what is installed in ``.venv`` and ``node_modules``, the programs on PATH),
 Shipyard's version, the browser's, and the mode (which required tests fail-to-pass applies to).
+A stored verdict also names the files it read that the key does not cover (``[commands]
+env_file`` elsewhere than ``.env*`` at the root); it answers only while their bytes are the same.
 ``error`` verdicts are never stored. Nothing here imports pydantic: a cache hit stays cheap.
 """
 
@@ -225,14 +227,23 @@ class VerdictCache:
         stored = doc.get("verdict")
         if not isinstance(stored, dict) or not Path(str(stored.get("run_dir"))).is_dir():
             return None
+        watched = doc.get("watched") or {}
+        if not isinstance(watched, dict) or any(
+            _file_sha(Path(str(name))) != digest for name, digest in watched.items()
+        ):
+            return None  # a file the verdict read (the env_file) has changed since
         return _answer(stored, evidence)
 
-    def store(self, parts: KeyParts, verdict: Verdict) -> None:
+    def store(self, parts: KeyParts, verdict: Verdict, watched: Iterable[Path] = ()) -> None:
+        """``watched``: files outside the key the verdict depends on, compared at lookup."""
         if verdict.status == "error":
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self._file(parts)
-        doc = {"key": asdict(parts), "verdict": verdict.to_json()}
+        doc = {
+            "key": asdict(parts), "verdict": verdict.to_json(),
+            "watched": {str(path): _file_sha(path) for path in watched},
+        }  # fmt: skip
         tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(doc, default=str))
         tmp.replace(target)

@@ -6,7 +6,6 @@ Heavy modules are imported inside the commands so that ``shipyard --help`` stays
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from shipyard import cli_bench  # options only: its work is imported when it runs
+from shipyard.cli_fail import fail
 from shipyard.exceptions import ShipyardError
 
 app = typer.Typer(
@@ -75,17 +76,24 @@ def init(
         typer.Option("--agent", help="Also add the Stop hook for claude, codex, gemini or cursor."),
     ] = None,
 ) -> None:
-    """Detect the project (Python/Node), write shipyard.toml and create .shipyard/."""
+    """Detect the project (Python/Node), write shipyard.toml, a spec.yaml skeleton, .shipyard/."""
     from shipyard.init import init_agent, init_project
 
     try:
         if agent is not None:
             init_agent(project, agent, force=force)
             return
-        path, text = init_project(project, force=force)
+        written = init_project(project, force=force)
     except ShipyardError as exc:
-        _fail(exc, False)
-    print(f"wrote {path}:\n\n{text}")
+        fail(exc)
+    for path, text in written:
+        print(f"wrote {path}:\n\n{text}")
+    if len(written) == 1:
+        print(
+            "spec.yaml: kept as it is"
+            if (project / "spec.yaml").exists()
+            else "spec.yaml: not written (no test, app or command found to check)"
+        )
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -115,12 +123,27 @@ def run(
     merge: Annotated[
         bool, typer.Option("--merge", help="Fast-forward your branch when shipped, if safe.")
     ] = False,
+    naive: Annotated[
+        bool,
+        typer.Option(
+            "--naive",
+            help="Ship what the implementer submits: no gates, review, diagnosis or knowledge "
+            "(the baseline of `shipyard bench`).",
+        ),
+    ] = False,
+    implementer: Annotated[
+        str | None,
+        typer.Option(
+            "--implementer",
+            help='Who writes the code: model (default), claude-code, codex, aider, cmd:"…".',
+        ),
+    ] = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """The whole loop: spec, implement in a worktree, verify, review, ship (or blocked)."""
     from shipyard import cli_runs
 
-    cli_runs.start(task, spec, model, yes, merge, project)
+    cli_runs.start(task, spec, model, yes, merge, project, implementer, naive=naive)
 
 
 @app.command()
@@ -187,11 +210,15 @@ def serve(
         str, typer.Option("--host", help="Another address than 127.0.0.1 requires a token.")
     ] = "127.0.0.1",
     project: ProjectOption = Path("."),
+    batch_dir: Annotated[
+        Path | None,
+        typer.Option("--batch", help="A `shipyard batch --out` folder: its tasks instead."),
+    ] = None,
 ) -> None:
     """A local dashboard over this project's runs, verifies, knowledge and metrics (read-only)."""
     from shipyard import cli_web
 
-    cli_web.serve(project, host, port)
+    cli_web.serve(project, host, port, batch_dir)
 
 
 @app.command()
@@ -234,6 +261,9 @@ def batch(
     from shipyard import cli_batch
 
     cli_batch.batch(suite, engine, address, workers, out, redo)
+
+
+app.command("bench")(cli_bench.command)
 
 
 memory_app = typer.Typer(
@@ -329,18 +359,8 @@ def mcp() -> None:
     try:
         from shipyard.mcp_server import serve
     except ShipyardError as exc:  # the mcp extra is not installed
-        _fail(exc, False)
+        fail(exc)
     serve()
-
-
-def _fail(exc: ShipyardError, as_json: bool) -> typer.Exit:
-    if as_json:
-        doc = {"schema": "shipyard.verify/1", "verdict": "error", "exit_code": exc.exit_code}
-        doc["error"] = str(exc)
-        print(json.dumps(doc, indent=2))
-    kind = "bad input" if exc.exit_code == 2 else "could not check"
-    print(f"shipyard: {kind}: {exc}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

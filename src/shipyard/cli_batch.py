@@ -10,9 +10,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from shipyard.cli_fail import WORKING, fail
 from shipyard.exceptions import ShipyardError
 from shipyard.store.batchdb import TaskRow
 
@@ -24,7 +26,9 @@ def batch(
 ) -> None:
     from shipyard.batch.driver import BatchOptions, run_batch
     from shipyard.batch.suite import load_suite
+    from shipyard.environment import hide_from_proc
 
+    hide_from_proc()  # the runs' code may read /proc of every process above it
     started = time.monotonic()
     try:
         suite = load_suite(suite_path)
@@ -32,7 +36,7 @@ def batch(
         options = BatchOptions(engine=engine, workers=workers, address=address, redo=redo)
         rows = run_batch(suite, target, options, _say)
     except ShipyardError as exc:
-        _fail(exc)
+        fail(exc, WORKING)
     except KeyboardInterrupt:
         print("shipyard: interrupted: every run of the batch was stopped", file=sys.stderr)
         raise typer.Exit(130) from None
@@ -69,12 +73,12 @@ def stats(folder: Path, as_json: bool) -> None:
     try:
         db = BatchDB.open(folder, create=False)
     except ShipyardError as exc:
-        _fail(exc)
+        fail(exc, WORKING)
     try:
         rows = db.rows()
     finally:
         db.close()
-    doc = _figures(rows)
+    doc = figures(rows)
     if as_json:
         print(json.dumps(doc, indent=2))
         return
@@ -85,7 +89,8 @@ def stats(folder: Path, as_json: bool) -> None:
     )
 
 
-def _figures(rows: list[TaskRow]) -> dict:
+def figures(rows: list[TaskRow]) -> dict[str, Any]:
+    """The ``shipyard.batch-stats/1`` document of these rows (also the dashboard's)."""
     shipped = [r for r in rows if r.outcome == "shipped"]
     tasks = [
         {"id": r.task_id, "outcome": r.outcome, "attempts": r.attempts, "tokens": r.tokens,
@@ -105,9 +110,3 @@ def _figures(rows: list[TaskRow]) -> dict:
 def _mean(values: list[int | None]) -> float | None:
     known = [v for v in values if v is not None]
     return sum(known) / len(known) if known else None
-
-
-def _fail(exc: ShipyardError) -> typer.Exit:
-    kind = "bad input" if exc.exit_code == 2 else "could not work"
-    print(f"shipyard: {kind}: {exc}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)

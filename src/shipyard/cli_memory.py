@@ -16,15 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shipyard.cli_runs import _fail
+from shipyard.cli_fail import WORKING, fail
 from shipyard.exceptions import InputError, ShipyardError
 from shipyard.store import knowledge
-from shipyard.store.knowledge import Entry
+from shipyard.store.knowledge import Entry, Kind, is_kind
 from shipyard.store.knowledge_md import DOC_KEY
 
 T = TypeVar("T")
 SCHEMA = "shipyard.memory/1"
-USER_KINDS = ("fact", "convention", "decision")
+USER_KINDS: tuple[Kind, ...] = ("fact", "convention", "decision")
 """What a person may add: commands are verified by the gates, pitfalls by a passing fix."""
 
 
@@ -36,13 +36,13 @@ def _store(project: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
 
     project = project.resolve()
     if not project.is_dir():
-        _fail(InputError(f"{project}: no such folder", field="--project"))
+        fail(InputError(f"{project}: no such folder", field="--project"))
     try:
         config = load_config(project, missing_ok=True)
         exists = (project / ".shipyard" / DB_FILE).is_file()
         conn = open_db(db_path(project) if write or exists else Path(":memory:"))
     except ShipyardError as exc:
-        _fail(exc)
+        fail(exc, WORKING)
     try:
         if config.knowledge.enabled:
             _tx(conn, lambda db: sync_docs(db, project, config.knowledge.docs))
@@ -61,7 +61,7 @@ def _tx(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
 
 def list_entries(project: Path, kind: str | None, every: bool, as_json: bool) -> None:
     if kind is not None and kind not in knowledge.KINDS:
-        _fail(
+        fail(
             InputError(
                 f"unknown kind {kind!r} (one of {', '.join(knowledge.KINDS)})", field="--kind"
             )
@@ -77,17 +77,17 @@ def list_entries(project: Path, kind: str | None, every: bool, as_json: bool) ->
 
 def search(project: Path, query: str, limit: int, as_json: bool) -> None:
     if knowledge.match_expression(query) is None:
-        _fail(InputError(f"{query!r} has no word to search for", field="QUERY"))
+        fail(InputError(f"{query!r} has no word to search for", field="QUERY"))
     with _store(project, write=False) as db:
         found = knowledge.search(db, query, limit)
     _show(found, as_json, empty=f"nothing matches {query!r}", query=query)
 
 
 def add(project: Path, text: str, kind: str, key: str | None, as_json: bool) -> None:
-    if kind not in USER_KINDS:
+    if not is_kind(kind) or kind not in USER_KINDS:
         why = "commands come from gates that ran them" if kind == "command" else ""
         why = why or ("pitfalls come from diagnoses whose fix passed" if kind == "pitfall" else "")
-        _fail(
+        fail(
             InputError(
                 f"cannot add a {kind!r}: {why or 'unknown kind'};"
                 f" add one of {', '.join(USER_KINDS)}",
@@ -95,14 +95,14 @@ def add(project: Path, text: str, kind: str, key: str | None, as_json: bool) -> 
             )
         )
     if not text.strip():
-        _fail(InputError("the text is empty", field="TEXT"))
+        fail(InputError("the text is empty", field="TEXT"))
     if (key or "").startswith(DOC_KEY):
-        _fail(
+        fail(
             InputError(f"keys starting with {DOC_KEY!r} belong to instruction files", field="--key")
         )
     entry = Entry(
         kind=kind, text=text.strip(), key=(key or "").strip(), role="user", evidence="added by hand"
-    )  # type: ignore[arg-type]
+    )
     with _store(project, write=True) as db:
         written = _tx(db, lambda d: knowledge.write(d, [entry]))[0]
         stored = knowledge.get(db, written.id)
@@ -128,9 +128,7 @@ def forget(project: Path, entry_id: int, as_json: bool) -> None:
     with _store(project, write=True) as db:  # a rule of AGENTS.md is forgotten for good
         gone = _tx(db, lambda d: knowledge.forget(d, entry_id))
     if gone is None:
-        _fail(
-            InputError(f"no knowledge entry #{entry_id} (see `shipyard memory list`)", field="ID")
-        )
+        fail(InputError(f"no knowledge entry #{entry_id} (see `shipyard memory list`)", field="ID"))
     if as_json:
         print(json.dumps({"schema": SCHEMA, "forgotten": gone.to_json()}, indent=2))
         return
@@ -157,7 +155,7 @@ def import_file(project: Path, path: Path, as_json: bool) -> None:
     try:
         found = parse(read_text(path, InputError), str(path))
     except ShipyardError as exc:
-        _fail(exc)
+        fail(exc, WORKING)
     with _store(project, write=True) as db:
         written = _tx(db, lambda d: knowledge.write(d, found, time.time(), imported=True))
     counts = {

@@ -10,19 +10,20 @@ import json
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from shipyard.cli_fail import WORKING, fail
 from shipyard.exceptions import InputError, ShipyardError
 
 if TYPE_CHECKING:
     from shipyard.loop.context import RunContext
     from shipyard.loop.state import RunState
-    from shipyard.store.ledger import Event, Ledger
+    from shipyard.store.ledger import Event, Ledger, RunRecord
 
 INDENT = {"model": "  ", "tool": "    ", "attempt": ""}
 
@@ -35,7 +36,15 @@ def say(event: Event) -> None:
 
 
 def start(
-    task: str, spec: Path | None, model: str | None, yes: bool, merge: bool, project: Path
+    task: str,
+    spec: Path | None,
+    model: str | None,
+    yes: bool,
+    merge: bool,
+    project: Path,
+    implementer: str | None = None,
+    *,
+    naive: bool = False,
 ) -> None:
     from shipyard.environment import hide_from_proc
     from shipyard.loop.context import RunOptions
@@ -43,19 +52,29 @@ def start(
 
     hide_from_proc()
     if not task.strip():
-        _fail(InputError("the task is empty: say what to build", field="TASK"))
+        fail(InputError("the task is empty: say what to build", field="TASK"))
     if model is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+:.+", model):
-        _fail(InputError(f"{model!r} is not provider:model (say openai:gpt-4.1)", field="--model"))
+        fail(InputError(f"{model!r} is not provider:model (say openai:gpt-4.1)", field="--model"))
     if spec is None and not yes and not sys.stdin.isatty():
-        _fail(InputError("the planner's spec must be confirmed: run in a terminal, or pass --yes"))
-    options = RunOptions(model=model, yes=yes, merge=merge, spec_file=str(spec) if spec else None)
+        fail(InputError("the planner's spec must be confirmed: run in a terminal, or pass --yes"))
+    if implementer is not None:
+        from shipyard.config_agents import implementer_name
+
+        try:
+            implementer_name(implementer)
+        except ValueError as exc:
+            fail(InputError(str(exc), field="--implementer"))
+    options = RunOptions(
+        model=model, yes=yes, merge=merge, spec_file=str(spec) if spec else None,
+        implementer=implementer, naive=naive,
+    )  # fmt: skip
     with ledger_guard(project):
         if _db_file(project).is_file():
             _ledger(project).close()  # warns of lost runs
         try:
             ctx = start_run(project, task, options, say=say, confirm=_confirm(yes))
         except ShipyardError as exc:
-            _fail(exc)
+            fail(exc, WORKING)
         _drive(ctx, None)
 
 
@@ -77,10 +96,10 @@ def resume(run: str, project: Path) -> None:
         try:
             ctx, state = resume_run(project, run, say=say, confirm=confirm)
         except ShipyardError as exc:
-            _fail(exc)
+            fail(exc, WORKING)
         if state.stage == "plan" and not ctx.options.yes and not sys.stdin.isatty():
             ctx.ledger.release(ctx.run_id, "paused", "the planner's spec waits to be confirmed")
-            _fail(InputError("the planner's spec must be confirmed: resume in a terminal"))
+            fail(InputError("the planner's spec must be confirmed: resume in a terminal"))
         if ctx.options.yes:
             ctx.confirm = _confirm(True)
         _drive(ctx, state)
@@ -93,7 +112,8 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
 
     started = time.monotonic()
     state = state or ctx.ledger.run(ctx.run_id).state
-    status, reason = "paused", "interrupted"
+    status: str = "paused"
+    reason: str | None = "interrupted"
     try:
         state = drive(ctx, state)
         status, reason = state.stage, state.reason
@@ -112,7 +132,8 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
     finally:
         guard.end_of_run(ctx, state.attempt)
         ctx.ledger.release(ctx.run_id, status, reason)
-        if status == "paused" and reason == "interrupted":
+        # mypy takes status as narrowed by the try's last line, though a signal may end it sooner
+        if status == "paused" and reason == "interrupted":  # type: ignore[comparison-overlap]
             print(f"\npaused    continue with: shipyard resume {ctx.run_id}", file=sys.stderr)
     path = report.write(ctx.ledger, ctx.run_id, ctx.evidence)
     if state.stage == "shipped":
@@ -130,7 +151,7 @@ def _drive(ctx: RunContext, state: RunState | None) -> None:
     raise typer.Exit(code)
 
 
-def _confirm(yes: bool):
+def _confirm(yes: bool) -> Callable[[str], bool]:
     def confirm(spec_text: str) -> bool:
         print("\nThe planner's spec:\n")
         print(spec_text.rstrip() + "\n")
@@ -152,7 +173,7 @@ def ledger_guard(project: Path) -> Iterator[None]:
         problem = damage(exc, _db_file(project))
         if problem is None:
             raise
-        _fail(problem)
+        fail(problem, WORKING)
 
 
 def _db_file(project: Path) -> Path:
@@ -162,7 +183,7 @@ def _db_file(project: Path) -> Path:
     return project / STATE_DIR / DB_FILE
 
 
-def warn_lost_runs(project: Path, ledger: Ledger) -> None:
+def warn_lost_runs(project: Path, ledger: Ledger[RunState]) -> None:
     """A ledger with no runs next to the evidence folders of runs: it was emptied (a 0-byte
     file) or replaced. Say so each time, rather than treat the project as new in silence."""
     runs = project / ".shipyard" / "runs"
@@ -212,7 +233,7 @@ def _log(run: str, project: Path, as_json: bool) -> None:
     try:
         record = ledger.run(run)
     except ShipyardError as exc:
-        _fail(exc)
+        fail(exc, WORKING)
     events = ledger.events(record.id)
     if as_json:
         print(json.dumps([e.__dict__ for e in events], indent=2, default=str))
@@ -230,10 +251,10 @@ def show_report(run: str, project: Path) -> None:
         try:
             print(report.build(ledger, ledger.run(run)), end="")
         except ShipyardError as exc:
-            _fail(exc)
+            fail(exc, WORKING)
 
 
-def _ledger(project: Path, *, must_exist: bool = True):
+def _ledger(project: Path, *, must_exist: bool = True) -> Ledger[RunState]:
     """The project's ledger. Where there is none, nothing is created: an empty one in memory
     (status, stats), or exit 2 (log, report)."""
     from shipyard.loop.state import RunState
@@ -242,12 +263,12 @@ def _ledger(project: Path, *, must_exist: bool = True):
 
     if not (project / ".shipyard" / DB_FILE).is_file():
         if must_exist:
-            _fail(InputError(f"no runs in {project.resolve()} (no .shipyard/{DB_FILE})"))
+            fail(InputError(f"no runs in {project.resolve()} (no .shipyard/{DB_FILE})"))
         return Ledger(open_db(Path(":memory:")), RunState.model_validate_json)
     try:
         ledger = Ledger.open(project.resolve(), RunState.model_validate_json)
     except ShipyardError as exc:
-        _fail(exc)
+        fail(exc, WORKING)
     warn_lost_runs(project, ledger)
     return ledger
 
@@ -258,7 +279,7 @@ def _alive(pid: int | None) -> bool:
     return pid is not None and alive(pid)
 
 
-def _run_json(r) -> dict:
+def _run_json(r: RunRecord[RunState]) -> dict[str, Any]:
     return {
         "id": r.id, "task": r.task, "status": r.status, "stage": r.state.stage,
         "attempts": r.state.attempt, "created_at": r.created_at, "branch": r.branch,
@@ -271,12 +292,6 @@ def _rel(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def _fail(exc: ShipyardError) -> typer.Exit:
-    kind = "bad input" if exc.exit_code == 2 else "could not work"
-    print(f"shipyard: {kind}: {exc}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)
 
 
 STATS_LABELS = {

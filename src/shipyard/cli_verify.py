@@ -7,10 +7,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from shipyard.cli_fail import fail
 from shipyard.exceptions import InputError, ShipyardError
 from shipyard.results import Verdict
 
@@ -79,7 +80,7 @@ def show(verdict: Verdict, fmt: str, project: Path) -> None:
         ci_output.set_outputs({**outputs, "run-dir": verdict.run_dir}, os.environ)
 
 
-def _failed(exc: ShipyardError, fmt: str, junit: Path | None) -> None:
+def _failed(exc: ShipyardError, fmt: str, junit: Path | None) -> NoReturn:
     if junit is not None and not (isinstance(exc, InputError) and exc.field == "--junit"):
         from shipyard import junit_output
 
@@ -94,29 +95,23 @@ def _failed(exc: ShipyardError, fmt: str, junit: Path | None) -> None:
         ci_output.append_summary(ci_output.error_summary(exc), os.environ)
         outputs = {"verdict": "error", "exit-code": str(exc.exit_code), "run-dir": ""}
         ci_output.set_outputs(outputs, os.environ)
-    from shipyard.cli import _fail
-
-    _fail(exc, fmt == "json")
+    fail(exc, as_json=fmt == "json")
 
 
 def _format(fmt: str | None, as_json: bool) -> str:
     if fmt is None:
         return "json" if as_json else "text"
     if fmt not in FORMATS:
-        from shipyard.cli import _fail
-
-        _fail(
+        fail(
             InputError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})", field="--format"),
-            as_json,
+            as_json=as_json,
         )
     if as_json and fmt != "json":
-        from shipyard.cli import _fail
-
-        _fail(
+        fail(
             InputError(
                 f"--json and --format {fmt} ask for two outputs; choose one", field="--format"
             ),
-            True,
+            as_json=True,
         )
     return fmt
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import typer
-
+from shipyard.cli_fail import fail
 from shipyard.exceptions import InputError, ShipyardError
 
 
 def report_html(run: str, project: Path, output: Path | None, html_: bool = True) -> None:
     """Write the run's self-contained HTML report; print where."""
     if not html_:
-        _fail(InputError("--output is for the HTML report: add --html", field="--output"))
+        fail(InputError("--output is for the HTML report: add --html", field="--output"))
     from shipyard.report import html
     from shipyard.report import run as runs
     from shipyard.store.reads import open_readonly
@@ -31,9 +30,9 @@ def report_html(run: str, project: Path, output: Path | None, html_: bool = True
             ledger.close()
         html.write_run_html(report, out)
     except ShipyardError as exc:
-        _fail(exc)
+        fail(exc)
     except OSError as exc:
-        _fail(InputError(f"cannot write the report: {exc.strerror or exc}", file=str(output)))
+        fail(InputError(f"cannot write the report: {exc.strerror or exc}", file=str(output)))
     print(out)
 
 
@@ -46,16 +45,10 @@ def verify_html(run_dir: str) -> None:
     print(f"html report: {out}", file=sys.stderr)
 
 
-def serve(project: Path, host: str, port: int) -> None:
+def serve(project: Path, host: str, port: int, batch: Path | None = None) -> None:
     from shipyard.web.server import serve as run_server
 
     try:
-        run_server(project.resolve(), host, port)
+        run_server(project.resolve(), host, port, batch.resolve() if batch else None)
     except ShipyardError as exc:
-        _fail(exc)
-
-
-def _fail(exc: ShipyardError) -> typer.Exit:
-    kind = {2: "bad input", 3: "could not check"}.get(exc.exit_code, "error")
-    print(f"shipyard: {kind}: {exc}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)
+        fail(exc)

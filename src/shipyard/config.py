@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from shipyard.config_agents import Agents
+from shipyard.config_services import ServiceConfig, ServiceName
 from shipyard.exceptions import ConfigError
 from shipyard.formats import line_for, read_text, refuse_nul, toml_lines, validate
 
@@ -56,15 +58,27 @@ class Commands(_Strict):
     timeout: Seconds = 600
     junit: ProjectPath | None = None
     """Where a runner Shipyard does not know writes its JUnit XML, relative to the project."""
+    env: EnvVars = Field(default_factory=dict)
+    """Set for every command the verify runs; ``{tmp}``, ``{workdir}``, service ports expand."""
+    env_file: ProjectPath | None = None
+    """``KEY=VALUE`` lines read at each verify; never logged, scrubbed from the evidence."""
+    cwd: ProjectPath | None = None
+    """Where the build and test commands run; test ids stay relative to the project root."""
 
     @field_validator("build", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
+    def folder(self, root: Path) -> Path:
+        """Where the build and test commands run in the tree at ``root``."""
+        return root / self.cwd if self.cwd else root
+
 
 class AppConfig(_Strict):
     start: Command
+    setup: tuple[Command, ...] = ()
+    """Run in order before each start, in its environment (migrations, seed data)."""
     ready: str = "tcp"
     ready_timeout: Seconds = 30
     env: EnvVars = Field(default_factory=dict)
@@ -76,6 +90,11 @@ class AppConfig(_Strict):
         if value != "tcp" and not value.startswith("/"):
             raise ValueError('must be "tcp" or an HTTP path starting with "/"')
         return value
+
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _setup_list(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
 
 ModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+:.+$")]
@@ -180,15 +199,26 @@ class Hooks(_Strict):
     Gemini CLI and Cursor)."""
 
 
+class VerifySettings(_Strict):
+    """How ``shipyard verify`` runs its gates."""
+
+    parallel: bool = True
+    """Independent chains at once (``verify.py``'s ``STAGES``); false: one check after another."""
+
+
 class Config(_Strict):
     commands: Commands = Field(default_factory=Commands)
     app: AppConfig | None = None
+    verify: VerifySettings = Field(default_factory=VerifySettings)
+    services: dict[ServiceName, ServiceConfig] = Field(default_factory=dict)
+    """Processes started before the gates and stopped after them (``shipyard.services``)."""
     models: Models = Field(default_factory=Models)
     budget: Budget = Field(default_factory=Budget)
     knowledge: Knowledge = Field(default_factory=Knowledge)
     environment: Environment = Field(default_factory=Environment)
     sandbox: Sandbox = Field(default_factory=Sandbox)
     hooks: Hooks = Field(default_factory=Hooks)
+    agents: Agents = Field(default_factory=Agents)
     source: str = Field(default="", exclude=True)
     """The file this came from, for messages."""
 
@@ -215,7 +245,7 @@ def load_config(project: Path, *, missing_ok: bool = False) -> Config:
     )
 
 
-def _parse(text: str, path: Path) -> dict:
+def _parse(text: str, path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -17,19 +17,20 @@ class DeadlineExceeded(TimeoutError):
 def call_within(seconds: float, fn: Callable[[], T]) -> T:
     """``fn()``, or DeadlineExceeded after ``seconds``. The call goes on in a daemon thread that
     is abandoned; it ends when its socket does (the app is stopped at the end of the gate)."""
-    box: dict[str, Any] = {}
+    value: list[T] = []
+    error: list[BaseException] = []
 
     def target() -> None:
         try:
-            box["value"] = fn()
+            value.append(fn())
         except BaseException as exc:  # handed to the caller below, as raised
-            box["error"] = exc
+            error.append(exc)
 
     worker = threading.Thread(target=target, daemon=True, name="shipyard-deadline")
     worker.start()
     worker.join(seconds)
     if worker.is_alive():
         raise DeadlineExceeded(f"no result within {seconds:g}s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    if error:
+        raise error[0]
+    return value[0]

@@ -118,6 +118,23 @@ def hide_from_proc() -> None:
     os.execve(sys.executable, argv, kept)
 
 
+def handed_over(environ: Mapping[str, str]) -> tuple[dict[str, str], int | None]:
+    """For starting a Shipyard that calls :func:`hide_from_proc` first (``shipyard run``):
+    ``environ`` reduced to the base variables plus a handover to a memory file holding the
+    rest, and that file's descriptor (to pass to the child, then close); ``(environ, None)``
+    when nothing needs hiding. Neither the launcher in between nor the child ever shows the
+    others in ``/proc/PID/environ``."""
+    hidden = {k: v for k, v in environ.items() if not (_base(k) or _own(k))}
+    if not hidden:
+        return dict(environ), None
+    fd = os.memfd_create("shipyard-environment", 0)
+    os.write(fd, json.dumps(hidden).encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    kept = {k: v for k, v in environ.items() if k not in hidden}
+    kept[HANDOVER_VARIABLE] = str(fd)
+    return kept, fd
+
+
 def _take_back(fd: int) -> None:
     chunks = []
     while chunk := os.read(fd, 65536):

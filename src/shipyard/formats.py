@@ -11,7 +11,7 @@ import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from shipyard.exceptions import InputError
 
 Loc = tuple[str | int, ...]
+ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_INPUT_BYTES = 1024 * 1024
 """The largest config or spec file read (a FIFO or ``/dev/zero`` is refused before reading)."""
 MAX_ALIAS_GROWTH = 100_000
@@ -145,14 +146,14 @@ def line_for(loc: Loc, lines: dict[Loc, int]) -> int | None:
 
 
 def validate(
-    model: type[BaseModel],
+    model: type[ModelT],
     data: Any,
     *,
     file: str,
     lines: dict[Loc, int],
     error: type[InputError],
     prefix: Loc = (),
-) -> Any:
+) -> ModelT:
     """``model.model_validate(data)``, with every error reported by field and line."""
     try:
         return model.model_validate(data)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-KINDS = ("run", "base", "app", "cli", "status")
+KINDS = ("run", "base", "app", "cli", "status", "service", "commands")
 _NAME = re.compile(rf"^shipyard-(?:{'|'.join(KINDS)})-(\d+)-")
 
 
@@ -71,6 +71,8 @@ def _prune(project: Path) -> list[str]:
     from shipyard import workspace
     from shipyard.exceptions import GitError
 
+    if not _may_have_worktrees(project):
+        return []
     try:
         listed = workspace.git("worktree", "list", "--porcelain", cwd=project, check=False)
     except GitError:
@@ -87,3 +89,17 @@ def _prune(project: Path) -> list[str]:
     if gone:
         workspace.git("worktree", "prune", cwd=project, check=False)
     return [f"worktree {path}" for path in gone]
+
+
+def _may_have_worktrees(project: Path) -> bool:
+    """False only when the repository's own ``.git`` folder has no ``worktrees``: then there
+    is nothing to prune and git need not be asked (a ``.git`` file, a linked worktree: ask)."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    for folder in (project, *project.parents):
+        dot_git = folder / ".git"
+        if dot_git.is_dir():
+            return (dot_git / "worktrees").exists()
+        if dot_git.exists():
+            return True
+    return True

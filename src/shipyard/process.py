@@ -25,9 +25,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from shipyard.exceptions import CommandNotFound
+
+if TYPE_CHECKING:
+    from shipyard.lanes import Limit
 
 SHELL_CHARS = set("|&;<>()$`*?[]{}~!#\n\\")
 TAIL_BYTES = 16_384
@@ -96,10 +99,12 @@ def start(
     stdin: bytes | None = None,
     head: int = LOG_HEAD,
     tail: int = LOG_TAIL,
+    pass_fds: Sequence[int] = (),
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` through the launcher, in a new process group, with its output going to
     files (the first ``head`` and last ``tail`` bytes of each). ``env`` is all it gets: scrub
-    it first where the command is not to be trusted (:func:`shipyard.environment.scrubbed`)."""
+    it first where the command is not to be trusted (:func:`shipyard.environment.scrubbed`).
+    ``pass_fds`` stay open in the launcher and the command (an environment handover)."""
     stdout.parent.mkdir(parents=True, exist_ok=True)
     become_subreaper()
     tag = secrets.token_hex(8)
@@ -114,6 +119,7 @@ def start(
             stdout=out,
             stderr=err if stderr is not None else subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
         _STARTED.add(proc.pid)
     _TAGS[proc.pid] = f"{TAG_VARIABLE}={tag}".encode()
@@ -311,9 +317,11 @@ def run(
     stdin: bytes | None = None,
     what: str = "command",
     interrupt: bool = False,
+    limit: Limit | None = None,
 ) -> CommandResult:
     """Run to the end or to ``timeout``; at the timeout the group is stopped with SIGTERM, or,
-    with ``interrupt``, with SIGINT first (``interrupt_group``) so a partial report is written."""
+    with ``interrupt``, with SIGINT first (``interrupt_group``) so a partial report is written.
+    ``limit``: a time limit another thread may shorten while the command runs (timed out)."""
     argv = to_argv(command)
     require_program(argv, env, cwd, what)
     shown = command if isinstance(command, str) else shlex.join(command)
@@ -321,7 +329,7 @@ def run(
     proc = start(argv, cwd=cwd, env=env, stdout=log, stderr=stderr_log, stdin=stdin)
     timed_out = False
     try:
-        timed_out = not wait_exit(proc, timeout)
+        timed_out = not _wait(proc, started, timeout, limit)
         if timed_out and interrupt:
             interrupt_group(proc)
     finally:
@@ -339,6 +347,33 @@ def run(
         log=log,
         tail=tail_of(log),
     )
+
+
+LIMIT_POLL = 0.1
+"""Seconds between looks at a ``Limit`` (an exit still wakes the wait at once)."""
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], started: float, timeout: float, limit: Limit | None
+) -> bool:
+    """Wait for ``proc`` within its time limit; True when it exited."""
+    if limit is None:
+        return wait_exit(proc, timeout)
+    while True:
+        remaining = started + limit.allowed(started, timeout) - time.monotonic()
+        if remaining <= 0:
+            return proc.poll() is not None
+        if wait_exit(proc, min(remaining, LIMIT_POLL)):
+            return True
+
+
+def kill_started() -> None:
+    """SIGKILL the process group of every command started here and still running (Ctrl-C
+    while several run in threads: each thread's ``run`` then returns at once and cleans up)."""
+    with _LOCK:
+        pids = list(_STARTED)
+    for pid in pids:
+        _signal_group(pid, signal.SIGKILL)
 
 
 def tail_of(path: Path, lines: int = 40) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -11,7 +11,7 @@ Status = Literal["passed", "failed", "not_run", "error"]
 
 CheckKind = Literal[
     "build", "test", "suite", "required", "fail_to_pass", "weakening", "coverage",
-    "app", "http", "cli", "ui", "runtime",
+    "app", "http", "cli", "ui", "runtime", "service",
 ]  # fmt: skip
 
 
@@ -38,8 +38,8 @@ class CheckResult:
 
 def result_of(
     check: Any,
-    kind: str,
-    status: str,
+    kind: CheckKind,
+    status: Status,
     message: str,
     evidence: str | None = None,
     duration: float | None = None,
@@ -47,8 +47,8 @@ def result_of(
     """The result of one of the spec's checks (anything with ``id`` and ``covers``)."""
     return CheckResult(
         id=check.id,
-        kind=kind,  # type: ignore[arg-type]
-        status=status,  # type: ignore[arg-type]
+        kind=kind,
+        status=status,
         message=message,
         covers=check.covers,
         evidence=evidence,
@@ -130,12 +130,13 @@ def _check_json(check: CheckResult) -> dict[str, Any]:
     return out
 
 
-def combine(statuses: Any) -> Status:
+def combine(statuses: Iterable[Status]) -> Status:
     """failed beats error beats not_run beats passed; nothing at all is passed."""
     seen = set(statuses)
-    for status in ("failed", "error", "not_run"):
+    worst_first: tuple[Status, ...] = ("failed", "error", "not_run")
+    for status in worst_first:
         if status in seen:
-            return status  # type: ignore[return-value]
+            return status
     return "passed"
 
 

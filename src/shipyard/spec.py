@@ -204,6 +204,8 @@ class UiCheck(_Check):
     session: str | None = SessionName
     """The flow starts with this jar's cookies (what the browser sets is not written back)."""
     fresh_app: bool = False
+    parallel: bool = False
+    """It may overlap the ``parallel`` flows written next to it (its own browser, same app)."""
 
     @field_validator("allow_errors")
     @classmethod

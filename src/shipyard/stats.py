@@ -10,7 +10,8 @@ query in ``store/figures.py``); the figures are summed from those rows in one pa
 - required tests: ``required`` checks of the first verify's ``tests`` gate, all passed;
 - runtime checks and ui flows: checks of the last verify's ``runtime`` gate, by kind;
 - attempts and tokens: of shipped runs (``RunState.attempt``; input + output tokens of
-  ``usage``); diagnosis and blocked rates: of finished (shipped or blocked) runs;
+  ``usage``; a run whose usage did not all report tokens is left out of the token figures,
+  never counted as 0); diagnosis and blocked rates: of finished (shipped or blocked) runs;
 - knowledge: entries given to any role per run (``knowledge_uses``, each entry once a run);
   failures that matched a known pitfall (``pitfall`` events over ``failed`` events); and the
   attempts and tokens of shipped runs *with* knowledge (their implementer was given at least
@@ -124,7 +125,7 @@ def from_rows(rows: Iterable[RunFigures]) -> Stats:
     req_runs = req_all = rt_total = rt_passed = ui_total = ui_passed = 0
     diagnosed = 0
     attempts: list[int] = []
-    tokens = entries = pitfalls = failed = 0
+    tokens = counted = entries = pitfalls = failed = 0
     split: dict[bool, tuple[list[int], list[int]]] = {True: ([], []), False: ([], [])}
     for row in rows:
         entries += row.entries
@@ -144,10 +145,12 @@ def from_rows(rows: Iterable[RunFigures]) -> Stats:
             diagnosed += row.diagnosed
         if row.status == "shipped":
             attempts.append(row.attempts)
-            tokens += row.tokens
             side = split[row.with_knowledge]
             side[0].append(row.attempts)
-            side[1].append(row.tokens)
+            if row.tokens is not None:  # unknown tokens are left out, not counted as 0
+                tokens += row.tokens
+                counted += 1
+                side[1].append(row.tokens)
     runs = RunCounts(total=total, **status)
     return Stats(
         runs=runs,
@@ -158,7 +161,7 @@ def from_rows(rows: Iterable[RunFigures]) -> Stats:
         attempts_per_shipped_run=_spread(attempts),
         diagnosis_rate=Figure(numerator=diagnosed, denominator=runs.finished),
         blocked_rate=Figure(numerator=runs.blocked, denominator=runs.finished),
-        tokens_per_shipped_run=Figure(numerator=tokens, denominator=len(attempts)),
+        tokens_per_shipped_run=Figure(numerator=tokens, denominator=counted),
         knowledge_entries_per_run=Figure(numerator=entries, denominator=total),
         pitfalls_matched=Figure(numerator=pitfalls, denominator=failed),
         attempts_with_knowledge=_spread(split[True][0]),

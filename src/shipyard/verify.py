@@ -1,11 +1,27 @@
-"""``shipyard verify``: every gate against the working tree, in order, with evidence."""
+"""``shipyard verify``: every gate against the working tree, with evidence.
+
+The dependency rule, in one place (``stages``; ``[verify] parallel = false`` runs everything
+one after another):
+
+1. The gates run in stages, one stage after the other. A blocking gate (build) is a stage of
+   its own: it starts after the gates before it, and when it fails the gates after it are
+   reported not run. The gates between two blocking ones run at once.
+2. Inside the tests gate, the head's suite and the runs at the base revision run at once;
+   the base runs are bounded by the head suite's time (``gates/tests.py``).
+3. Inside the runtime gate, the checks against one app launch keep their written order; only
+   neighbouring UI flows with ``parallel: true`` overlap (``gates/runtime.py``).
+4. At most ``os.cpu_count()`` units of work (a suite run, a runtime check) run at a time
+   (``lanes.py``). Results and events keep the gates' order.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -17,7 +33,7 @@ from shipyard.results import GateResult, Verdict
 
 if TYPE_CHECKING:
     from shipyard.config import Config
-    from shipyard.gates import Gate
+    from shipyard.gates import Context, Gate
     from shipyard.spec import Spec
 
 DEFAULT_SPEC = "spec.yaml"
@@ -90,12 +106,12 @@ def verify(
             store = None
         if store and key and (hit := store.lookup(key, evidence)) is not None:
             return replace(hit, duration=time.monotonic() - started)
-    verdict = _run(
+    verdict, watched = _run(
         project, path, base_sha, gates, spec, config, evidence, env, fail_to_pass, on_gate
     )
     verdict = replace(verdict, duration=time.monotonic() - started)
     if store is not None and key is not None:
-        store.store(key, verdict)
+        store.store(key, verdict, watched)
     return verdict
 
 
@@ -139,9 +155,12 @@ def _run(
     env: dict[str, str],
     fail_to_pass: FailToPass,
     on_gate: OnGate | None = None,
-) -> Verdict:
+) -> tuple[Verdict, tuple[Path, ...]]:
+    """The verdict, and the files outside the cache key it also depends on (the env_file)."""
+    from shipyard import services
     from shipyard.config import load_config
     from shipyard.gates import Context
+    from shipyard.lanes import Lanes
     from shipyard.spec import load_spec
 
     started = time.monotonic()
@@ -158,34 +177,19 @@ def _run(
     run.write_json("config.json", config.model_dump(mode="json"))
     if spec is not None:
         run.write_json("spec.json", spec.model_dump(mode="json", by_alias=True))
-    ctx = Context(
-        project=project, config=config, spec=spec, run=run, base=base_sha, env=env,
-        fail_to_pass_only=(
-            changed_required(project, base_sha, spec)
-            if fail_to_pass == "changed" and base_sha
-            else None
-        ),
-    )  # fmt: skip
-    gates = gates if gates is not None else default_gates()
-    for gate in gates:
-        if (preflight := getattr(gate, "preflight", None)) is not None:
-            preflight(ctx)  # bad input and a missing browser, before anything runs
-    results: list[GateResult] = []
-    blocked_by: str | None = None
-    try:
-        for index, gate in enumerate(gates):
-            event = GateEvent(run_id=run_id, index=index, total=len(gates), gate=gate.name)
-            if on_gate is not None:
-                on_gate(event)
-            result = gate.run(ctx, blocked_by)
-            results.append(result)
-            if on_gate is not None:
-                on_gate(replace(event, result=result))
-            run.write_json(f"gates/{gate.name}.json", result.to_json())
-            if result.status == "failed" and gate.name == "build":
-                blocked_by = "not run: the build gate failed"
-    finally:  # a service a build or a test started outside its process group ends here
-        process.kill_adopted()
+    with services.prepared(project, config, env, run) as prepared:
+        ctx = Context(
+            project=project, config=prepared.config, spec=spec, run=run, base=base_sha,
+            env=prepared.env, variables=prepared.variables,
+            lanes=Lanes(config.verify.parallel),
+            fail_to_pass_only=(
+                changed_required(project, base_sha, spec)
+                if fail_to_pass == "changed" and base_sha
+                else None
+            ),
+        )  # fmt: skip
+        gates = [*prepared.gates, *(gates if gates is not None else default_gates())]
+        results = _gates(ctx, gates, run_id, on_gate, prepared.scrub)
     verdict = Verdict(
         run_id=run_id,
         run_dir=str(run.path),
@@ -197,7 +201,62 @@ def _run(
         },
     )  # fmt: skip
     run.write_json("verdict.json", verdict.to_json())
-    return verdict
+    env_file = config.commands.env_file
+    return verdict, (project / env_file,) if env_file else ()
+
+
+def _gates(
+    ctx: Context,
+    gates: list[Gate],
+    run_id: str,
+    on_gate: OnGate | None,
+    scrub: Callable[[GateResult], GateResult],
+) -> list[GateResult]:
+    """The gates in their stages (``stages``): a blocking gate alone, the ones between blocking
+    gates at once in ``ctx.lanes``; results in the gates' order whatever finished first."""
+    from shipyard.gates import preflight
+
+    preflight(gates, ctx)
+    results: list[GateResult] = []
+    blocked_by: str | None = None
+    lock = threading.Lock()
+
+    def event(index: int, gate: Gate, result: GateResult | None = None) -> None:
+        if on_gate is not None:
+            with lock:
+                on_gate(GateEvent(run_id=run_id, index=index, total=len(gates), gate=gate.name,
+                                  result=result))  # fmt: skip
+
+    def one(gate: Gate, blocked: str | None) -> GateResult:
+        result = scrub(gate.run(ctx, blocked))
+        ctx.run.write_json(f"gates/{gate.name}.json", result.to_json())
+        return result
+
+    try:
+        for stage in stages(gates):
+            for index, gate in stage:
+                event(index, gate)
+            blocked = blocked_by
+            ran = ctx.lanes.map([partial(one, gate, blocked) for _, gate in stage])
+            for (index, gate), result in zip(stage, ran, strict=True):
+                results.append(result)
+                event(index, gate, result)
+                if result.status == "failed" and gate.blocking:
+                    blocked_by = f"not run: the {gate.name} gate failed"
+    finally:  # a service a build or a test started outside its process group ends here
+        process.kill_adopted()
+    return results
+
+
+def stages(gates: list[Gate]) -> list[list[tuple[int, Gate]]]:
+    """The gates (with their index) in stages that run one after another: a blocking gate
+    alone, the gates between blocking ones together."""
+    found: list[list[tuple[int, Gate]]] = []
+    for index, gate in enumerate(gates):
+        if gate.blocking or not found or found[-1][-1][1].blocking:
+            found.append([])
+        found[-1].append((index, gate))
+    return found
 
 
 def _env(environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -79,7 +79,9 @@ class Conversation:
         self._elide()
 
     @classmethod
-    def restore(cls, name: str, model: Model, models: Models, rows: Sequence[str], **kw: Any):
+    def restore(
+        cls, name: str, model: Model, models: Models, rows: Sequence[str], **kw: Any
+    ) -> Conversation:
         history = [m for row in rows for m in ModelMessagesTypeAdapter.validate_json(row)]
         return cls(name, model, models, history, **kw)
 

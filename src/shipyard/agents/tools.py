@@ -52,8 +52,11 @@ class _Args(BaseModel):
 
 
 def _path(default: str | None = None, what: str = "File") -> Any:
-    kw = {} if default is None else {"default": default}
-    return Field(**kw, description=f"{what}, relative to the worktree root.")
+    """A path field (required when there is no default); typed ``Any`` as ``Field`` is."""
+    description = f"{what}, relative to the worktree root."
+    if default is None:
+        return Field(description=description)
+    return Field(default=default, description=description)
 
 
 class ListArgs(_Args):

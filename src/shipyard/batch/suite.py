@@ -113,6 +113,25 @@ class TaskPlan:
     retries: int
     hidden: str | None
     digest: str
+    naive: bool = False
+    """Run with ``shipyard run --naive`` (``shipyard bench``'s baseline)."""
+    knowledge: bool = True
+    """False: the checkout's ``shipyard.toml`` gets ``[knowledge] enabled = false``."""
+    knowledge_in: str | None = None
+    """A ``shipyard memory export`` (Markdown) imported into the checkout before the run."""
+    judge: bool = False
+    """After a shipped run, verify the shipped tree with the hidden checks (``judge.py``)."""
+
+
+BENCH_DEFAULTS: dict[str, Any] = {
+    "naive": False, "knowledge": True, "knowledge_in": None, "judge": False,
+}  # fmt: skip
+
+
+def redigest(plan: TaskPlan, **changes: Any) -> TaskPlan:
+    """The plan with ``changes`` and the digest they give."""
+    changed = TaskPlan(**{**asdict(plan), **changes, "digest": ""})
+    return TaskPlan(**{**asdict(changed), "digest": _digest(changed)})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +157,9 @@ def load_suite(path: Path) -> Suite:
     return Suite(path=path, tasks=tuple(plans))
 
 
-def _plan(task: TaskModel, defaults: Defaults, base: Path, where: tuple) -> TaskPlan:
+def _plan(
+    task: TaskModel, defaults: Defaults, base: Path, where: tuple[str, str, int | None]
+) -> TaskPlan:
     file, prefix, line = where
 
     def fail(field_name: str, message: str) -> SuiteError:
@@ -196,11 +217,26 @@ def _model(model: str | None, base: Path, fail: Any) -> str | None:
 
 def _digest(plan: TaskPlan) -> str:
     """The task's definition and the contents of the files it names (not of its project)."""
-    h = hashlib.sha256(json.dumps(asdict(plan), sort_keys=True).encode())
+    fields = asdict(plan)
+    for key, default in BENCH_DEFAULTS.items():  # a plain batch task digests as it always did
+        if fields[key] == default:
+            del fields[key]
+    h = hashlib.sha256(json.dumps(fields, sort_keys=True).encode())
     for name in (plan.spec_file, (plan.model or "").removeprefix("script:"), plan.hidden):
         if name and Path(name).is_file():
             h.update(Path(name).read_bytes())
+    if (files := hidden_files(plan.hidden)) is not None:
+        for path in sorted(p for p in files.rglob("*") if p.is_file()):
+            h.update(str(path.relative_to(files)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def hidden_files(hidden: str | None) -> Path | None:
+    """The ``hidden_files/`` folder beside a hidden spec: copied into the judged tree only."""
+    if hidden is None:
+        return None
+    folder = Path(hidden).parent / "hidden_files"
+    return folder if folder.is_dir() else None
 
 
 Outcome = Literal["shipped", "blocked", "error"]

@@ -20,8 +20,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from shipyard import process
+from shipyard import environment, process
 from shipyard.batch.suite import Outcome, TaskPlan
 from shipyard.exceptions import ShipyardError
 
@@ -71,31 +72,58 @@ def _checkout(plan: TaskPlan, folder: Path) -> Path:
     if plan.commit is None:
         shutil.copytree(plan.project, tree, ignore=shutil.ignore_patterns(*IGNORED))
         git("init", "-q", "-b", "main", cwd=tree)
-        _apply_budget(plan, tree)
+        _apply_settings(plan, tree)
         git("add", "-A", cwd=tree)
         git("commit", "-q", "--no-verify", "-m", f"batch task {plan.id}", cwd=tree, env=GIT_ENV)
     else:
         git("clone", "-q", "--no-checkout", plan.project, str(tree), cwd=folder)
         git("checkout", "-q", "-B", "main", plan.commit, cwd=tree)
-        if plan.budget:
-            _apply_budget(plan, tree)
-            git("commit", "-q", "--no-verify", "-am", "batch budget", cwd=tree, env=GIT_ENV)
+        if _apply_settings(plan, tree):
+            git("commit", "-q", "--no-verify", "-am", "batch settings", cwd=tree, env=GIT_ENV)
+    if plan.knowledge_in is not None:
+        _import_knowledge(plan.knowledge_in, folder, tree)
     return tree
 
 
-def _apply_budget(plan: TaskPlan, tree: Path) -> None:
-    """The suite's budget becomes the checkout's ``[budget]`` table."""
-    if not plan.budget:
-        return
+def _apply_settings(plan: TaskPlan, tree: Path) -> bool:
+    """The suite's budget becomes the checkout's ``[budget]`` table; a pass without knowledge
+    adds ``[knowledge] enabled = false``. True when ``shipyard.toml`` was changed."""
+    tables = []
+    if plan.budget:
+        lines = [f"{key} = {json.dumps(value)}" for key, value in sorted(plan.budget.items())]
+        tables.append(("budget", "the suite sets a budget", lines))
+    if not plan.knowledge:
+        tables.append(("knowledge", "the benchmark turns knowledge off", ["enabled = false"]))
+    if not tables:
+        return False
     config = tree / "shipyard.toml"
     text = config.read_text(encoding="utf-8") if config.is_file() else ""
-    if not config.is_file() or "[budget]" in text:
-        raise ShipyardError(
-            "the suite sets a budget, but the project has no shipyard.toml or already has a "
-            "[budget] table: set the budget in one place"
-        )
-    lines = [f"{key} = {json.dumps(value)}" for key, value in sorted(plan.budget.items())]
-    config.write_text(text.rstrip("\n") + "\n\n[budget]\n" + "\n".join(lines) + "\n")
+    for name, why, lines in tables:
+        if not config.is_file() or f"[{name}]" in text:
+            raise ShipyardError(
+                f"{why}, but the project has no shipyard.toml or already has a [{name}] "
+                "table: set it in one place"
+            )
+        text = text.rstrip("\n") + f"\n\n[{name}]\n" + "\n".join(lines) + "\n"
+    config.write_text(text, encoding="utf-8")
+    return True
+
+
+def _import_knowledge(text: str, folder: Path, tree: Path) -> None:
+    """What earlier tasks on this project left, through ``shipyard memory import``."""
+    file = folder / "knowledge-in.md"
+    file.write_text(text, encoding="utf-8")
+    argv = [sys.executable, "-m", "shipyard", "memory", "import", str(file), "-C", str(tree)]
+    log = folder / "knowledge-in.log"
+    result = process.run(argv, cwd=tree, env=_env(folder), timeout=120, log=log)
+    if not result.ok:
+        raise ShipyardError(f"shipyard memory import failed: {process.tail_of(log, 5)}")
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["XDG_STATE_HOME"] = str(folder / "state")  # the run's worktrees go with the folder
+    return env
 
 
 def _command(plan: TaskPlan, folder: Path) -> list[str]:
@@ -110,6 +138,8 @@ def _command(plan: TaskPlan, folder: Path) -> list[str]:
         argv += ["--model", plan.model]
     if plan.implementer is not None:
         argv += ["--implementer", plan.implementer]
+    if plan.naive:
+        argv.append("--naive")
     return argv
 
 
@@ -117,9 +147,18 @@ def _run(
     plan: TaskPlan, folder: Path, tree: Path, started: float, cancel: threading.Event | None
 ) -> TaskResult:
     log = folder / "console.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["XDG_STATE_HOME"] = str(folder / "state")  # the run's worktrees go with the folder
-    proc = process.start(_command(plan, folder), cwd=tree, env=env, stdout=log)
+    env = _env(folder)
+    # The run takes its keys back from a memory file: neither the launcher between this process
+    # and the run nor the run itself shows them in /proc/PID/environ.
+    start_env, fd = environment.handed_over(env)
+    try:
+        proc = process.start(
+            _command(plan, folder), cwd=tree, env=start_env, stdout=log,
+            pass_fds=() if fd is None else (fd,),
+        )  # fmt: skip
+    finally:
+        if fd is not None:
+            os.close(fd)
     deadline = started + plan.timeout
     stopped = ""
     try:
@@ -136,20 +175,26 @@ def _run(
     code = None if stopped else proc.returncode
     outcome: Outcome = "shipped" if code == 0 else "blocked" if code == 1 else "error"
     reason = stopped or _reason(code, log, run)
+    extra: list[tuple[Path, str]] = []
+    if plan.judge and plan.hidden and outcome == "shipped" and run.get("commit"):
+        from shipyard.batch.judge import judge
+
+        judged = judge(plan, folder, tree, str(run["commit"]), env)
+        extra = [(p, f"judge/{p.relative_to(judged)}") for p in sorted(judged.rglob("*"))]
     return TaskResult(
         id=plan.id, digest=plan.digest, outcome=outcome,
         attempts=run.get("attempts"), tokens=run.get("tokens"),
         seconds=round(time.monotonic() - started, 3), run_id=run.get("id"), exit_code=code,
-        reason=reason, evidence=_pack(tree / ".shipyard", log),
+        reason=reason, evidence=_pack(tree / ".shipyard", log, extra),
     )  # fmt: skip
 
 
-def _status(tree: Path) -> dict:
+def _status(tree: Path) -> dict[str, Any]:
     """The run's own record, from ``shipyard status --json`` in the checkout."""
     if not (tree / ".shipyard").is_dir():
         return {}
     out = tree.parent / "status.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = _env(tree.parent)
     argv = [sys.executable, "-m", "shipyard", "status", "--json"]
     err = out.with_suffix(".err")
     result = process.run(argv, cwd=tree, env=env, timeout=60, log=out, stderr_log=err)
@@ -160,7 +205,7 @@ def _status(tree: Path) -> dict:
     return runs[0] if runs and isinstance(runs[0], dict) else {}
 
 
-def _reason(code: int | None, log: Path, run: dict) -> str:
+def _reason(code: int | None, log: Path, run: dict[str, Any]) -> str:
     if code == 0:
         return "shipped"
     if code == 1 and run.get("reason"):
@@ -171,12 +216,13 @@ def _reason(code: int | None, log: Path, run: dict) -> str:
     return f"shipyard run exited {code}: {process.tail_of(log, 5)[-2000:]}"
 
 
-def _pack(state: Path, log: Path) -> bytes:
-    """The run's ``.shipyard/`` and console log as a gzipped tar, within EVIDENCE_LIMIT."""
+def _pack(state: Path, log: Path, extra: list[tuple[Path, str]] | None = None) -> bytes:
+    """The run's ``.shipyard/``, its console log (and the judgment of ``shipyard bench``) as a
+    gzipped tar, within EVIDENCE_LIMIT."""
     buffer = io.BytesIO()
     total, left_out = 0, []
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        files = [(log, "console.log")]
+        files = [(log, "console.log"), *(extra or [])]
         if state.is_dir():
             files += [(p, f".shipyard/{p.relative_to(state)}") for p in sorted(state.rglob("*"))]
         for path, name in files:

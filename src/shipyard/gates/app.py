@@ -1,8 +1,10 @@
 """Launching the app under test: a free port, a fresh temp folder, its own process group.
 
-``launch`` starts ``app.start`` and waits until it is ready: ``ready = "/path"`` is polled over
-HTTP until it answers with a status below 500 (a 5xx means "up but not well": polling goes on);
-``ready = "tcp"`` waits until the port accepts a connection. Polls are 25 ms apart, bounded by
+``launch`` runs ``app.setup`` (each command in the app's environment; the first that fails is
+a failed check with its output, and nothing starts), starts ``app.start`` and waits until it is
+ready: ``ready = "/path"`` is polled over HTTP until it answers with a status below 500 (a 5xx
+means "up but not well": polling goes on); ``ready = "tcp"`` waits until the port accepts a
+connection. Polls are 25 ms apart, bounded by
 ``ready_timeout``. An app that exits first, or never gets ready, is a failed ``app`` check whose
 message quotes its last output. ``RunningApp.stop`` signals the whole group (SIGTERM, then
 SIGKILL after ``stop_timeout``) and removes the temp folder; callers stop it in a ``finally``.
@@ -17,7 +19,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shipyard import leftovers, process
@@ -26,7 +28,8 @@ from shipyard.deadline import DeadlineExceeded, call_within
 from shipyard.exceptions import PortError, SpecError
 from shipyard.formats import validate
 from shipyard.gates import Context
-from shipyard.results import CheckResult
+from shipyard.gates.build import command_check
+from shipyard.results import CheckResult, Status
 
 HOST = "127.0.0.1"
 POLL_INTERVAL = 0.025
@@ -103,14 +106,18 @@ def free_port() -> int:
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((HOST, 0))
-            return sock.getsockname()[1]
+            port: int = sock.getsockname()[1]
+            return port
     except OSError as exc:
         raise PortError(f"no free port on {HOST}: {exc}") from exc
 
 
 def launch(ctx: Context, settings: AppConfig, check_id: str, number: int) -> Launch:
-    """Start the app and wait for it; raises CommandNotFound before starting anything."""
+    """Run ``app.setup``, start the app and wait for it; raises CommandNotFound before starting
+    anything. A setup command that fails is a failed check quoting its output."""
     app = start_app(ctx, settings, number)
+    if isinstance(app, CheckResult):
+        return Launch(app=None, check=replace(app, id=check_id))
     started = time.monotonic()
     try:
         problem = wait_ready(app, settings)
@@ -126,12 +133,14 @@ def launch(ctx: Context, settings: AppConfig, check_id: str, number: int) -> Lau
     return Launch(app=app, check=_app_check(check_id, "passed", message, app, ctx, duration))
 
 
-def start_app(ctx: Context, settings: AppConfig, number: int) -> RunningApp:
-    """``app.start`` with ``{port}``, ``{tmp}``, ``{workdir}`` expanded; output to app/*.log."""
+def start_app(ctx: Context, settings: AppConfig, number: int) -> RunningApp | CheckResult:
+    """``app.setup`` then ``app.start``, with ``{port}``, ``{tmp}``, ``{workdir}`` and the
+    services' ports expanded; output to app/*.log. The failed check of a setup command that
+    failed (nothing is started then)."""
     port = free_port()
     tmp = leftovers.temp_dir("app")
     variables = {
-        "port": str(port), "tmp": str(tmp), "workdir": str(ctx.project),
+        **ctx.variables, "port": str(port), "tmp": str(tmp), "workdir": str(ctx.project),
         "app_url": f"http://{HOST}:{port}",
     }  # fmt: skip
     env = {**ctx.env, **{k: expand(v, variables) for k, v in settings.env.items()}}
@@ -143,6 +152,16 @@ def start_app(ctx: Context, settings: AppConfig, number: int) -> RunningApp:
     stderr = ctx.run.file(f"app/stderr{suffix}.log")
     try:
         process.require_program(argv, env, ctx.project, "app.start")
+        for index, step in enumerate(settings.setup):
+            log = ctx.run.file(f"app/setup{suffix}-{index + 1}.log")
+            done = process.run(
+                expand(step, variables), cwd=ctx.project, env=env, timeout=ctx.timeout, log=log,
+                what=f"app.setup[{index}]",
+            )  # fmt: skip
+            if not done.ok:
+                shutil.rmtree(tmp, ignore_errors=True)
+                failed = command_check("app-start", "app", done, ctx)
+                return replace(failed, message=f"app.setup[{index}] failed: {failed.message}")
         proc = process.start(argv, cwd=ctx.project, env=env, stdout=stdout, stderr=stderr)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -205,14 +224,14 @@ def _http_ready(url: str, remaining: float) -> tuple[bool, str]:
 
 
 def _app_check(
-    check_id: str, status: str, message: str, app: RunningApp, ctx: Context, duration: float
+    check_id: str, status: Status, message: str, app: RunningApp, ctx: Context, duration: float
 ) -> CheckResult:
     has_stderr = app.stderr.exists() and os.path.getsize(app.stderr) > 0
     evidence = app.stderr if has_stderr else app.stdout
     return CheckResult(
         id=check_id,
         kind="app",
-        status=status,  # type: ignore[arg-type]
+        status=status,
         message=message,
         evidence=ctx.run.rel(evidence),
         duration=duration,

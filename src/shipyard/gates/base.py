@@ -27,7 +27,8 @@ from shipyard.exceptions import CommandNotFound
 from shipyard.excerpt import decisive_line, first_and_decisive
 from shipyard.gates import Context
 from shipyard.gates.junit import TestOutcome
-from shipyard.gates.suite import NOT_PASSING, PYTEST_PLUGIN_DIR, SuiteRun, run_suite
+from shipyard.gates.suite import NOT_PASSING, PYTEST_PLUGIN_DIR, SuiteRun, TestRuns
+from shipyard.lanes import Limit
 from shipyard.results import CheckResult, Status
 from shipyard.spec import RequiredTest
 
@@ -43,38 +44,68 @@ class BaseRuns:
     baseline: SuiteRun
     required: SuiteRun | None
     """The run with the required test files copied in (the baseline itself when they are
-    byte-identical at the base); None without required tests."""
+    byte-identical at the base); None without required tests, or when it was not needed
+    (``skipped``)."""
     required_label: str
+    skipped: str | None = None
+    """Why the run with the required tests was stopped or never started: its fail-to-pass
+    verdict could not change the outcome."""
 
 
-def run_at_base(ctx: Context, files: Sequence[str]) -> BaseRuns:
+@dataclass(frozen=True, kw_only=True)
+class Bounds:
+    """The base runs' time limits, which the head's suite shortens when it ends."""
+
+    baseline: Limit
+    required: Limit
+
+
+def run_at_base(
+    ctx: Context, files: Sequence[str], runs: TestRuns, bounds: Bounds | None = None
+) -> BaseRuns:
+    """The baseline and (when the required files differ at the base) the run with them copied
+    in, each in a worktree of the base of its own, at once when the verify runs in parallel."""
     assert ctx.base is not None
+    bounds = bounds or Bounds(baseline=Limit(), required=Limit())
     with workspace.worktree(ctx.project, ctx.base) as tree:
         env = base_env(ctx, tree)
         identical = all(_same_file(ctx.project / f, tree / f) for f in files)
-        baseline = _run(ctx, tree, ORIGINAL, env)
         if not files or identical:
+            baseline = _run(runs, tree, ORIGINAL, env, bounds.baseline)
             return BaseRuns(baseline=baseline, required=baseline if files else None,
                             required_label=ORIGINAL)  # fmt: skip
-        for f in files:
-            source, target = ctx.project / f, tree / f
-            if source.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
-        required = _run(ctx, tree, WITH_REQUIRED, env)
-    return BaseRuns(baseline=baseline, required=required, required_label=WITH_REQUIRED)
+        with workspace.worktree(ctx.project, ctx.base) as other:
+            other_env = base_env(ctx, other)
+            for f in files:
+                source, target = ctx.project / f, other / f
+                if source.is_file():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, target)
+
+            def required() -> SuiteRun | None:
+                if bounds.required.stopped:
+                    return None
+                return _run(runs, other, WITH_REQUIRED, other_env, bounds.required)
+
+            ran, found = ctx.lanes.map(
+                [lambda: _run(runs, tree, ORIGINAL, env, bounds.baseline), required]
+            )
+    assert ran is not None
+    skipped = bounds.required.why if bounds.required.stopped else None
+    return BaseRuns(baseline=ran, required=None if skipped else found,
+                    required_label=WITH_REQUIRED, skipped=skipped)  # fmt: skip
 
 
 def _same_file(a: Path, b: Path) -> bool:
     return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
 
 
-def _run(ctx: Context, tree: Path, label: str, env: dict[str, str]) -> SuiteRun:
+def _run(runs: TestRuns, tree: Path, label: str, env: dict[str, str], limit: Limit) -> SuiteRun:
     try:
-        return run_suite(ctx, tree, label, env, at_base=True)
+        return runs.run(tree, label, env, at_base=True, limit=limit)
     except CommandNotFound as exc:
-        assert ctx.base is not None
-        raise CommandNotFound(f"the run at the base revision {ctx.base[:12]}: {exc}") from exc
+        assert runs.ctx.base is not None
+        raise CommandNotFound(f"the run at the base revision {runs.ctx.base[:12]}: {exc}") from exc
 
 
 def base_env(ctx: Context, tree: Path) -> dict[str, str]:
@@ -128,7 +159,7 @@ def weakening(runs: BaseRuns, now: SuiteRun) -> list[CheckResult]:
             weakened.append(_weak(test_id, "failed", message, evidence))
     passing = sum(1 for o in old.values() if o.outcome == "passed")
     stopped = (
-        f" (the base run was stopped at its time limit after {len(old)} tests)"
+        f" (the base run was stopped at its time limit after {len(old)} tests: {base.problem})"
         if base.result.timed_out
         else ""
     )

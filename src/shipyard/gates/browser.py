@@ -35,7 +35,7 @@ from shipyard.gates import Context
 from shipyard.gates.http import safe_name
 from shipyard.gates.httpmatch import url_matches
 from shipyard.gates.logscan import PageErrors
-from shipyard.results import CheckResult, result_of
+from shipyard.results import CheckResult, Status, result_of
 from shipyard.spec import Step, UiCheck
 from shipyard.spec_steps import resolve_in_project
 
@@ -78,9 +78,11 @@ class Browser:
         self._browser: PwBrowser | None = None
 
     def close(self) -> None:
+        browser, playwright = self._browser, self._playwright
+        if browser is None and playwright is None:
+            return  # never launched: nothing to import or stop
         from playwright.sync_api import Error
 
-        browser, playwright = self._browser, self._playwright
         self._browser = self._playwright = None
         try:
             if browser is not None:
@@ -373,6 +375,6 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _result(
-    check: UiCheck, status: str, message: str, evidence: str | None, started: float
+    check: UiCheck, status: Status, message: str, evidence: str | None, started: float
 ) -> CheckResult:
     return result_of(check, "ui", status, message, evidence, time.monotonic() - started)

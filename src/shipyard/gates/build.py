@@ -5,12 +5,30 @@ from __future__ import annotations
 import time
 
 from shipyard import excerpt, process
-from shipyard.gates import Context
-from shipyard.results import CheckResult, GateResult
+from shipyard.config import Config
+from shipyard.gates import Context, VerifiedCommand
+from shipyard.results import CheckKind, CheckResult, GateResult, Status
 
 
 class BuildGate:
     name = "build"
+    blocking = True
+    """Nothing else is checked against a build that failed."""
+
+    def preflight(self, ctx: Context) -> None:
+        pass
+
+    def verified(self, config: Config, result: GateResult) -> list[VerifiedCommand]:
+        found = []
+        commands = config.commands.build
+        for index, command in enumerate(commands, start=1):
+            check_id = f"build-{index}"
+            if any(c.id == check_id and c.status == "passed" for c in result.checks):
+                key = "build" if len(commands) == 1 else f"build {index}"
+                found.append(
+                    VerifiedCommand(key=key, command=command, what=f"the build gate's {check_id}")
+                )
+        return found
 
     def run(self, ctx: Context, blocked_by: str | None = None) -> GateResult:
         started = time.monotonic()
@@ -24,7 +42,7 @@ class BuildGate:
             log = ctx.run.file(f"commands/{check_id}.log")
             result = process.run(
                 command,
-                cwd=ctx.project,
+                cwd=ctx.config.commands.folder(ctx.project),
                 env=ctx.env,
                 timeout=ctx.timeout,
                 log=log,
@@ -37,8 +55,9 @@ class BuildGate:
 
 
 def command_check(
-    check_id: str, kind: str, result: process.CommandResult, ctx: Context
+    check_id: str, kind: CheckKind, result: process.CommandResult, ctx: Context
 ) -> CheckResult:
+    status: Status
     if result.timed_out:
         status, message = "failed", f"{result.command}: killed at its timeout of {ctx.timeout:g}s"
     elif result.exit_code != 0:
@@ -51,7 +70,7 @@ def command_check(
             message += "\n" + last
     return CheckResult(
         id=check_id,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         status=status,
         message=message,
         evidence=ctx.run.rel(result.log),

@@ -16,7 +16,7 @@ from shipyard.exceptions import CommandNotFound
 from shipyard.gates import Context
 from shipyard.gates.app import expand
 from shipyard.gates.http import safe_name
-from shipyard.results import CheckResult, result_of
+from shipyard.results import CheckResult, Status, result_of
 from shipyard.spec import CliCheck
 
 TRACEBACK = "Traceback (most recent call last)"
@@ -101,7 +101,7 @@ def _tails(stdout: Path, stderr: Path) -> list[str]:
 
 def _result(
     check: CliCheck,
-    status: str,
+    status: Status,
     message: str,
     ctx: Context,
     evidence: Path,

@@ -26,7 +26,7 @@ from shipyard.deadline import DeadlineExceeded, call_within
 from shipyard.gates import Context
 from shipyard.gates.httpmatch import app_path, evaluate, placeholders, substitute, text
 from shipyard.gates.httptext import describe_body
-from shipyard.results import CheckResult, result_of
+from shipyard.results import CheckResult, Status, result_of
 from shipyard.spec import HttpCheck, HttpRequest
 from shipyard.spec_steps import resolve_in_project
 
@@ -280,7 +280,7 @@ def _hop_json(response: httpx.Response) -> dict[str, Any]:
 
 
 def _result(
-    check: HttpCheck, status: str, message: str, ctx: Context, evidence: Path, started: float
+    check: HttpCheck, status: Status, message: str, ctx: Context, evidence: Path, started: float
 ) -> CheckResult:
     duration = time.monotonic() - started
     return result_of(check, "http", status, message, ctx.run.rel(evidence), duration)

@@ -1,8 +1,10 @@
 """Reading JUnit XML into per-test outcomes keyed by Shipyard's test id (``FILE::NAME``).
 
-A test case with a file but no name is the file itself (pytest's collection error, a Node test
-file that crashed on load): its id is ``FILE``. Cases that share an id are all kept: the worst
-outcome decides, and the message says how many there were. A case whose error has
+A test case with a file but no name, or named as its file, is the file itself (pytest's
+collection error, a Node test file that crashed on load, a jest or vitest file that failed to
+run): its id is ``FILE``. Without a ``file`` attribute (vitest) the class name is the file.
+Cases that share an id are all kept: the worst outcome decides, and the message says how many
+there were. A case whose error has
 ``type="interrupted"`` (Shipyard's own reporters) was still running when the run was stopped.
 """
 
@@ -134,7 +136,8 @@ def _outcome(case: object) -> Outcome:
 
 
 def _test_id(case: object, project: Path) -> str:
-    name = str(getattr(case, "name", ""))
+    # jest-junit's title "{classname} > {title}" starts with " > " outside any describe
+    name = str(getattr(case, "name", "") or "").removeprefix(" > ")
     classname = str(getattr(case, "classname", "") or "")
     file = case._elem.get("file") if hasattr(case, "_elem") else None  # noqa: SLF001
     if file:
@@ -142,8 +145,9 @@ def _test_id(case: object, project: Path) -> str:
             file = os.path.relpath(file, project)
         file = file.replace(os.sep, "/")
         module = file.removesuffix(".py").replace("/", ".")
+        named_as_file = name == file  # jest-junit's case for a file that failed to run
         file = from_project(file, project)
-        if not name or (not classname and name == module):
+        if not name or named_as_file or (not classname and name == module):
             return file  # the file itself: it failed to load
         parts = [name]
         if classname.startswith(module + "."):
@@ -151,4 +155,6 @@ def _test_id(case: object, project: Path) -> str:
         return "::".join([file, *parts])
     if not name:
         return ""
-    return f"{classname}::{name}" if classname else name
+    if classname and name == classname:  # vitest's case for a file that failed to load
+        return from_project(classname, project)
+    return f"{from_project(classname, project)}::{name}" if classname else name

@@ -9,6 +9,9 @@
   running, and the later ones that need it are ``not_run``. A CLI check needs the app when its
   ``run``, ``env`` or ``stdin`` mention ``{app_url}``, ``{port}`` or ``SHIPYARD_APP_URL``, or it
   asks for ``fresh_app``; the others run either way.
+* The checks keep their written order (they share the app and its data), except neighbouring
+  UI flows with ``parallel: true``, which overlap, each in a browser of its own (``in_order``),
+  when the verify runs in parallel (``[verify] parallel``, the default).
 * HTTP checks send and store cookies in their ``session``'s jar (``sessions.py``).
 * After each check, and between the launch and the first check (``app-start``), the app's new
   output is scanned (``logscan``); a traceback, an uncaught exception or a logged 5xx fails it.
@@ -20,62 +23,76 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from shipyard import leftovers
-from shipyard.config import AppConfig
+from shipyard.config import AppConfig, Config
 from shipyard.exceptions import ConfigError, SpecError
-from shipyard.gates import Context
+from shipyard.gates import Context, VerifiedCommand
 from shipyard.gates import app as applaunch
 from shipyard.gates.browser import Browser, find_chromium
 from shipyard.gates.clicheck import run_cli_check
 from shipyard.gates.http import run_http_check
 from shipyard.gates.logscan import LogScanner, describe
 from shipyard.gates.sessions import Jars
-from shipyard.results import CheckResult, GateResult, result_of
+from shipyard.results import CheckKind, CheckResult, GateResult, result_of
 from shipyard.spec_steps import resolve_in_project
 
 LOG_SETTLE = 0.02
 """Seconds for the app to finish writing what a check made it log (async loggers)."""
 FINAL_SETTLE = 0.1
 """Seconds to wait for the app's output after the last check, before stopping it."""
-Planned = list[tuple[str, Any]]
+Planned = list[tuple[CheckKind, Any]]
 """(kind, check) for the spec's http, cli and ui checks, in the order they run."""
 
 
 class RuntimeGate:
     name = "runtime"
+    blocking = False
 
-    def preflight(self, ctx: Context) -> AppConfig | None:
+    def preflight(self, ctx: Context) -> None:
         """Bad input (exit 2) and a missing browser (exit 3), before any gate runs."""
-        planned = planned_checks(ctx)
-        settings = applaunch.settings_for(ctx)
-        needs_app = any(kind != "cli" or check.fresh_app for kind, check in planned)
-        if needs_app and settings is None:
-            raise ConfigError(
-                "the spec has HTTP or UI checks (or fresh_app) but no app to run them against; "
-                "set app.start",
-                file=ctx.config.source or None,
-                field="app.start",
-            )
-        _files_inside(ctx, planned)
-        if any(kind == "ui" for kind, _ in planned):
-            find_chromium(ctx.env)
-        return settings
+        _checked_settings(ctx)
+
+    def verified(self, config: Config, result: GateResult) -> list[VerifiedCommand]:
+        ready = any(c.kind == "app" and c.status == "passed" for c in result.checks)
+        if not ready or config.app is None:
+            return []
+        what = "the app (ready) in the runtime gate"
+        return [VerifiedCommand(key="start", command=config.app.start, what=what)]
 
     def run(self, ctx: Context, blocked_by: str | None = None) -> GateResult:
         started = time.monotonic()
         planned = planned_checks(ctx)
         if not planned:
             return GateResult(name=self.name, checks=())
-        settings = self.preflight(ctx)
+        settings = _checked_settings(ctx)
         if blocked_by:
             checks = tuple(_not_run(kind, check, blocked_by) for kind, check in planned)
         else:
             with _Session(ctx, settings) as session:
                 checks = tuple(session.run_all(planned))
         return GateResult(name=self.name, checks=checks, duration=time.monotonic() - started)
+
+
+def _checked_settings(ctx: Context) -> AppConfig | None:
+    """The app to launch; bad input (exit 2) and a missing browser (exit 3) raise."""
+    planned = planned_checks(ctx)
+    settings = applaunch.settings_for(ctx)
+    needs_app = any(kind != "cli" or check.fresh_app for kind, check in planned)
+    if needs_app and settings is None:
+        raise ConfigError(
+            "the spec has HTTP or UI checks (or fresh_app) but no app to run them against; "
+            "set app.start",
+            file=ctx.config.source or None,
+            field="app.start",
+        )
+    _files_inside(ctx, planned)
+    if any(kind == "ui" for kind, _ in planned):
+        find_chromium(ctx.env)
+    return settings
 
 
 def _files_inside(ctx: Context, planned: Planned) -> None:
@@ -112,6 +129,22 @@ def needs_app(kind: str, check: Any) -> bool:
     run = check.run if isinstance(check.run, str) else " ".join(check.run)
     texts = [run, check.stdin or "", *check.env.keys(), *check.env.values()]
     return any(mark in t for mark in APP_MARKS for t in texts)
+
+
+def in_order(planned: Planned) -> list[Planned]:
+    """The order rule: each check on its own, in written order, except neighbouring UI flows
+    with ``parallel: true`` (and no ``fresh_app``), which form one group that may overlap."""
+    groups: list[Planned] = []
+    for kind, check in planned:
+        if _overlaps(kind, check) and groups and _overlaps(*groups[-1][-1]):
+            groups[-1].append((kind, check))
+        else:
+            groups.append([(kind, check)])
+    return groups
+
+
+def _overlaps(kind: str, check: Any) -> bool:
+    return kind == "ui" and bool(check.parallel) and not check.fresh_app
 
 
 def planned_checks(ctx: Context) -> Planned:
@@ -156,18 +189,46 @@ class _Session:
     def run_all(self, planned: Planned) -> list[CheckResult]:
         results: list[CheckResult] = []
         if self.settings is not None:
-            results.append(self._launch("app-start"))
-        for kind, check in planned:
-            if check.fresh_app and self.settings is not None and self.down is None:
-                self._last_words(results)
-                self._stop_app()
-                results.append(self._launch(f"app-start-{check.id}"))
-            if self.down is not None and needs_app(kind, check):
-                results.append(_not_run(kind, check, self.down))
+            with self.ctx.lanes.slot():
+                results.append(self._launch("app-start"))
+        for group in in_order(planned):
+            if len(group) > 1 and self.ctx.lanes.parallel and self.app is not None:
+                results += self._overlapping([check for _, check in group])
                 continue
-            results.append(self._checked(kind, check))
+            for kind, check in group:
+                if check.fresh_app and self.settings is not None and self.down is None:
+                    self._last_words(results)
+                    self._stop_app()
+                    with self.ctx.lanes.slot():
+                        results.append(self._launch(f"app-start-{check.id}"))
+                if self.down is not None and needs_app(kind, check):
+                    results.append(_not_run(kind, check, self.down))
+                    continue
+                with self.ctx.lanes.slot():
+                    results.append(self._checked(kind, check))
         self._last_words(results)
         return results
+
+    def _overlapping(self, flows: list[Any]) -> list[CheckResult]:
+        """``parallel`` UI flows at once against the running app, each in a browser of its own
+        (the first in the session's); what the app logged meanwhile counts against the first."""
+        assert self.app is not None and self.jars is not None
+        url, jars, ctx = self.app.base_url, self.jars, self.ctx
+        cookies = [jars.browser_cookies(f.session) if f.session else [] for f in flows]
+
+        def flow(index: int) -> CheckResult:
+            with ctx.lanes.slot():
+                if index == 0:
+                    return self.browser.run_flow(flows[0], url, ctx, cookies[0])
+                own = Browser(ctx.env)
+                try:
+                    return own.run_flow(flows[index], url, ctx, cookies[index])
+                finally:
+                    own.close()
+
+        ran = ctx.lanes.map([partial(flow, i) for i in range(len(flows))])
+        self.expected = ()
+        return [self._after(result, ()) for result in ran]
 
     def _last_words(self, results: list[CheckResult]) -> None:
         """What the app logs shortly after the last check still counts, against that check."""
@@ -233,7 +294,7 @@ class _Session:
     def _cli_variables(self) -> dict[str, str]:
         if self.own_tmp is None:
             self.own_tmp = leftovers.temp_dir("cli")
-        return {"tmp": str(self.own_tmp), "workdir": str(self.ctx.project)}
+        return {**self.ctx.variables, "tmp": str(self.own_tmp), "workdir": str(self.ctx.project)}
 
     def _stop_app(self) -> None:
         app, jars = self.app, self.jars
@@ -253,5 +314,5 @@ def _without_app(result: CheckResult) -> CheckResult:
     return replace(result, message=f"{result.message}\n{note}")
 
 
-def _not_run(kind: str, check: Any, reason: str) -> CheckResult:
+def _not_run(kind: CheckKind, check: Any, reason: str) -> CheckResult:
     return result_of(check, kind, "not_run", reason)

@@ -1,7 +1,9 @@
 """One run of the test command with a JUnit report Shipyard asked for, read into outcomes.
 
-Shipyard adds the report option itself for pytest, ``node --test`` (its own reporter) and mocha
-(its own reporter); for another runner ``commands.junit`` names the file the runner writes.
+Shipyard adds the report option itself for pytest, ``node --test`` and mocha (its own reporters),
+vitest (its built-in ``junit`` reporter) and jest (``jest-junit``, which the project installs);
+for another runner ``commands.junit`` names the file the runner writes. Reports go to the run's
+evidence folder under ``.shipyard/``, never into the project.
 A run at the base revision (``at_base``) also keeps going past collection errors (pytest), is
 stopped with SIGINT at its time limit so the runner writes what finished, and says which test
 was running then.
@@ -11,12 +13,13 @@ from __future__ import annotations
 
 import re
 import shlex
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shipyard import process
-from shipyard.exceptions import ConfigError
+from shipyard.exceptions import ConfigError, EnvironmentProblem
 from shipyard.gates import Context
 from shipyard.gates.junit import (
     INTERRUPTED,
@@ -26,6 +29,7 @@ from shipyard.gates.junit import (
     from_project,
     read_report,
 )
+from shipyard.lanes import Limit
 
 NODE_REPORTER = Path(__file__).with_name("node_junit_reporter.mjs")
 MOCHA_REPORTER = Path(__file__).with_name("mocha_junit_reporter.js")
@@ -55,39 +59,115 @@ def _is_mocha(word: str) -> bool:
     return word in ("mocha", "_mocha") or word.endswith(("/mocha", "/_mocha", "/mocha.js"))
 
 
+def _is_vitest(word: str) -> bool:
+    return word == "vitest" or word.endswith(("/vitest", "/vitest.mjs"))
+
+
+def _is_jest(word: str) -> bool:
+    return word == "jest" or word.endswith(("/jest", "/jest.js"))
+
+
+JEST_JUNIT_FIX = "npm install --save-dev jest-junit"
+
+
 def runs_pytest(command: str) -> bool:
     return any(_is_pytest(w) for w in _words(command))
+
+
+NODE_TEST = re.compile(r"\bnode\b(?:\s+\S+)*?\s+--test(?=\s|$)")
+
+
+def runner(command: str) -> str | None:
+    """The runner Shipyard adds a report option for, from the command's words, in this order:
+    ``pytest``, ``node`` (``node --test``), ``mocha``, ``vitest``, ``jest``; else None."""
+    words = _words(command)
+    if any(_is_pytest(w) for w in words):
+        return "pytest"
+    if NODE_TEST.search(command):
+        return "node"
+    for name, test in (("mocha", _is_mocha), ("vitest", _is_vitest), ("jest", _is_jest)):
+        if any(test(w) for w in words):
+            return name
+    return None
 
 
 def with_report(
     command: str, report: Path, junit: str | None, project: Path, at_base: bool = False
 ) -> tuple[str, Path]:
     """The test command with the runner's JUnit option added, and where the report will be."""
-    words = _words(command)
-    if any(_is_pytest(w) for w in words):
+    kind = runner(command)
+    if kind == "pytest":
         extra = [f"--junitxml={report}", "-o", "junit_family=xunit1"]
         if at_base:
             extra += ["--continue-on-collection-errors", "-p", "shipyard_running"]
         return _append_to_runner(command, shlex.join(extra), _is_pytest), report
-    node = re.search(r"\bnode\b(?:\s+\S+)*?\s+--test(?=\s|$)", command)
-    if node:
+    node = NODE_TEST.search(command)
+    if kind == "node" and node:
         flags = shlex.join([
             "--test-reporter=spec", "--test-reporter-destination=stdout",
             f"--test-reporter={NODE_REPORTER}", f"--test-reporter-destination={report}",
         ])  # fmt: skip
         return f"{command[: node.end()]} {flags}{command[node.end() :]}", report
-    if any(_is_mocha(w) for w in words):
-        extra = shlex.join(
-            ["--reporter", str(MOCHA_REPORTER), "--reporter-option", f"output={report}"]
-        )
-        return _append_to_runner(command, extra, _is_mocha), report
+    if kind == "mocha":
+        mocha = ["--reporter", str(MOCHA_REPORTER), "--reporter-option", f"output={report}"]
+        return _append_to_runner(command, shlex.join(mocha), _is_mocha), report
+    if kind == "vitest":
+        words = set(_words(command))
+        run = [] if {"run", "--run"} & words else ["--run"]  # never watch mode
+        vitest = [*run, "--reporter=default", "--reporter=junit", f"--outputFile.junit={report}"]
+        return _append_to_runner(command, shlex.join(vitest), _is_vitest), report
+    if kind == "jest":
+        jest = shlex.join(["--reporters=default", "--reporters=jest-junit"])
+        return _append_to_runner(command, jest, _is_jest), report
     if junit:
         return command, project / junit
     raise ConfigError(
-        "Shipyard adds a JUnit report itself only for pytest, node --test and mocha; "
-        "for another runner set commands.junit to the JUnit XML file it writes",
+        "Shipyard adds a JUnit report itself only for pytest, node --test, mocha, vitest and "
+        "jest; for another runner set commands.junit to the JUnit XML file it writes"
+        + _script_hint(command, project),
         field="commands.test",
     )
+
+
+def _script_hint(command: str, project: Path) -> str:
+    """For ``npm test`` and the like: the script it runs, to name in ``commands.test``."""
+    import json
+
+    words = _words(command)
+    if not words or words[0] not in ("npm", "yarn", "pnpm"):
+        return ""
+    name = words[-1] if words[1:2] in (["run"], ["run-script"]) and len(words) > 2 else "test"
+    try:
+        scripts = json.loads((project / "package.json").read_text(encoding="utf-8"))["scripts"]
+        script = str(scripts[name])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return (
+        f" ({words[0]} passes no reporter option through: name the runner of its "
+        f"{name!r} script instead, e.g. test = {json.dumps('node_modules/.bin/' + script)})"
+    )
+
+
+def report_env(command: str, report: Path, cwd: Path) -> dict[str, str]:
+    """What the runner's reporter reads from the environment: for jest, jest-junit's settings
+    (they override a ``jest-junit`` key in package.json), once it is known to be installed."""
+    if runner(command) != "jest":
+        return {}
+    if not any((d / "node_modules" / "jest-junit" / "package.json").is_file()
+               for d in (cwd, *cwd.parents)):  # fmt: skip
+        raise EnvironmentProblem(
+            f"jest-junit is not installed in {cwd}: Shipyard reads jest's per-test results from "
+            f"the JUnit report jest-junit writes; install it with `{JEST_JUNIT_FIX}`"
+        )
+    return {
+        "JEST_JUNIT_OUTPUT_FILE": str(report),
+        "JEST_JUNIT_UNIQUE_OUTPUT_NAME": "false",
+        "JEST_JUNIT_ADD_FILE_ATTRIBUTE": "true",
+        "JEST_JUNIT_ANCESTOR_SEPARATOR": " > ",
+        "JEST_JUNIT_CLASSNAME": "{filepath}",
+        "JEST_JUNIT_TITLE": "{classname} > {title}",
+        "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS": "true",
+    }
 
 
 def _words(command: str) -> list[str]:
@@ -154,22 +234,27 @@ def run_suite(
     env: dict[str, str] | None = None,
     *,
     at_base: bool = False,
+    limit: Limit | None = None,
 ) -> SuiteRun:
     command = ctx.config.commands.test
     assert command is not None
     own = ctx.run.file(f"{label}/junit.xml")
     full, report = with_report(command, own, ctx.config.commands.junit, cwd, at_base)
     _clear(report, None if report == own else cwd, ctx.config.source)
-    env = dict(env or ctx.env)
+    env = {**(env or ctx.env), **report_env(command, report, cwd)}
     running = ctx.run.file(f"{label}/running.txt")
     if at_base:
         env["SHIPYARD_RUNNING_FILE"] = str(running)
-    result = process.run(
-        full, cwd=cwd, env=env, timeout=ctx.timeout, log=ctx.run.file(f"{label}/output.log"),
-        what="commands.test", interrupt=at_base,
-    )  # fmt: skip
+    root, cwd = cwd, ctx.config.commands.folder(cwd)
+    with ctx.lanes.slot():
+        result = process.run(
+            full, cwd=cwd, env=env, timeout=ctx.timeout, log=ctx.run.file(f"{label}/output.log"),
+            what="commands.test", interrupt=at_base, limit=limit,
+        )  # fmt: skip
     pytest = runs_pytest(command)
     stopped = f"killed at its timeout of {ctx.timeout:g}s"
+    if limit is not None and limit.seconds is not None and limit.seconds < ctx.timeout:
+        stopped = f"stopped at {limit.seconds:.3g}s, {limit.why} (SIGINT, then SIGKILL)"
     if result.timed_out and not at_base:
         return SuiteRun(result=result, outcomes=None, problem=stopped, pytest=pytest)
     if result.timed_out:
@@ -181,9 +266,24 @@ def run_suite(
         return SuiteRun(result=result, outcomes=None, problem=f"{exc} ({why})", pytest=pytest)
     if result.timed_out:
         outcomes = _with_running(outcomes, running, cwd)
+    outcomes = _rooted(outcomes, cwd, root)
     ctx.run.write_json(f"{label}/outcomes.json", [o.__dict__ for o in outcomes.values()])
     problem = stopped if result.timed_out else _problem(outcomes, result)
     return SuiteRun(result=result, outcomes=outcomes, problem=problem, pytest=pytest)
+
+
+def _rooted(outcomes: dict[str, TestOutcome], cwd: Path, root: Path) -> dict[str, TestOutcome]:
+    """Ids of a suite run in ``[commands] cwd``, made relative to the project root again."""
+    if cwd == root:
+        return outcomes
+    prefix = cwd.relative_to(root).as_posix()
+    rooted = {}
+    for outcome in outcomes.values():
+        file, sep, rest = outcome.id.partition("::")
+        if file and (cwd / file).is_file():
+            outcome = replace(outcome, id=f"{prefix}/{file}{sep}{rest}")
+        rooted[outcome.id] = outcome
+    return rooted
 
 
 def _problem(outcomes: dict[str, TestOutcome], result: process.CommandResult) -> str | None:
@@ -219,3 +319,59 @@ def _with_running(
         return outcomes
     timed_out = TestOutcome(id=test_id, outcome="failed", message=INTERRUPTED, interrupted=True)
     return {**outcomes, test_id: timed_out}
+
+
+ADDRESS_IN_USE = re.compile(r"address already in use|EADDRINUSE", re.IGNORECASE)
+"""A run that failed on this could not bind a fixed port another test run held."""
+
+
+PORT_IN_USE_LOG = "output.port-in-use.log"
+"""The first run's output, when it found its port in use and ran again alone."""
+
+
+class TestRuns:
+    """The test runs of one tests gate (the head's suite, the runs at the base).
+
+    They overlap when the verify runs in parallel. A run that failed on a port another run
+    held ("address already in use") waits until the other runs have ended and runs again,
+    alone: a suite that binds a fixed port gets the verdict it gets one run after another.
+    Test runs that share one ``[services]`` instance (a database, a queue) must never
+    overlap: such runs pass ``overlap=False`` and run one at a time."""
+
+    def __init__(self, ctx: Context, overlap: bool | None = None) -> None:
+        self.ctx = ctx
+        self.overlap = ctx.lanes.parallel if overlap is None else overlap
+        self._changed = threading.Condition()
+        self._running = 0
+        self._alone = threading.Lock()
+
+    def run(
+        self, cwd: Path, label: str, env: dict[str, str] | None = None, *,
+        at_base: bool = False, limit: Limit | None = None,
+    ) -> SuiteRun:  # fmt: skip
+        if not self.overlap:
+            with self._alone:
+                return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit)
+        found = self._counted(cwd, label, env, at_base, limit, wait=False)
+        if found.result.ok or not ADDRESS_IN_USE.search(process.tail_of(found.result.log, 200)):
+            return found
+        found.result.log.replace(found.result.log.with_name(PORT_IN_USE_LOG))  # kept beside
+        again = self._counted(cwd, label, env, at_base, limit, wait=True)
+        note = "(run again alone: its first run found a port in use)"
+        return replace(again, problem=again.problem and f"{again.problem} {note}")
+
+    def _counted(
+        self, cwd: Path, label: str, env: dict[str, str] | None, at_base: bool,
+        limit: Limit | None, *, wait: bool,
+    ) -> SuiteRun:  # fmt: skip
+        """One run, counted while it runs; with ``wait``, only once no other run is going."""
+        with self._changed:
+            if wait:
+                self._changed.wait_for(lambda: self._running == 0)
+            self._running += 1
+        try:
+            return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit)
+        finally:
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()

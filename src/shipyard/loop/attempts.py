@@ -32,6 +32,8 @@ def end_attempt(
         failures=[f.model_dump() for f in failures],
         repeats=count,
     )
+    if ctx.options.naive:  # no feedback, no second attempt: nothing checked what it did
+        return block(state, step, f"no submission ({_where(worst)})")
     if count >= BLOCK_AT:
         return block(state, step, f"the same failure a {_nth(count)} time: {_where(worst)}")
     if state.attempt >= ctx.config.budget.attempts:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.config import Config
+from shipyard.loop.implementers import Implementer
 from shipyard.loop.state import RunState
 from shipyard.loop.step import Step
 from shipyard.spec import Spec
@@ -28,14 +29,22 @@ class RunOptions:
     spec_file: str | None = None
     start_branch: str | None = None
     """The branch checked out when the run started: the only one ``--merge`` may move."""
+    implementer: str | None = None
+    """Who implements (:data:`shipyard.loop.implementers.IMPLEMENTERS`); None: the model."""
+    naive: bool = False
+    """``--naive``: implement until the implementer submits, then ship; no gates, no review, no
+    diagnosis, no knowledge (the baseline ``shipyard bench`` compares the loop with)."""
 
     def to_json(self) -> dict[str, Any]:
+        named = {"implementer": self.implementer} if self.implementer is not None else {}
         return {
             "model": self.model,
             "yes": self.yes,
             "merge": self.merge,
             "spec_file": self.spec_file,
             "start_branch": self.start_branch,
+            **named,  # absent for the model: a default run's options read as before
+            "naive": self.naive,
         }
 
 
@@ -56,6 +65,8 @@ class RunContext:
     ledger: Ledger[RunState]
     evidence: Path
     """``.shipyard/runs/<run-id>/`` in the user's project."""
+    implementer: Implementer
+    """Who makes the change of each attempt (resolved once, when the run starts or resumes)."""
     models: dict[str, Model] = field(default_factory=dict)
     spec: Spec | None = None
     spec_text: str | None = None

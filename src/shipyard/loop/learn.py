@@ -60,20 +60,16 @@ def commands_that_worked(ctx: RunContext, state: RunState, verdict: Verdict, ste
     """The project's commands whose gate check passed in this verify, as verified knowledge."""
     if not ctx.config.knowledge.enabled:
         return
-    config, where = ctx.config, f"run {ctx.run_id}, {verdict.run_dir.rsplit('/', 1)[-1]}"
-    found: list[tuple[str, str, str]] = []
-    for gate in verdict.gates:
-        for check in gate.checks:
-            if check.status != "passed":
-                continue
-            if check.kind == "build" and check.id.startswith("build-"):
-                n = int(check.id.split("-")[1])
-                key = "build" if len(config.commands.build) == 1 else f"build {n}"
-                found.append((key, config.commands.build[n - 1], f"the build gate's {check.id}"))
-            elif check.kind == "suite" and config.commands.test:
-                found.append(("test", config.commands.test, "the tests gate"))
-            elif check.kind == "app" and config.app is not None:
-                found.append(("start", config.app.start, "the app (ready) in the runtime gate"))
+    from shipyard.verify import default_gates
+
+    where = f"run {ctx.run_id}, {verdict.run_dir.rsplit('/', 1)[-1]}"
+    results = {g.name: g for g in verdict.gates}
+    found = [
+        (v.key, v.command, v.what)
+        for gate in default_gates()
+        if (result := results.get(gate.name)) is not None
+        for v in gate.verified(ctx.config, result)
+    ]
     new = [(key, command, what) for key, command, what in found if key not in state.recorded]
     for key, command, what in new:
         state.recorded.append(key)

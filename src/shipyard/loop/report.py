@@ -22,7 +22,8 @@ def build(ledger: Ledger[RunState], run: RunRecord[RunState]) -> str:
         f" · work time: {state.elapsed:.1f}s",
         f"- usage: {state.usage.requests} requests, {state.usage.input_tokens:,} input + "
         f"{state.usage.output_tokens:,} output tokens"
-        + (f", ${state.usage.cost:.4f}" if state.usage.cost else ""),
+        + (f", ${state.usage.cost:.4f}" if state.usage.cost else "")
+        + (f" ({state.usage.unreported} did not report tokens)" if state.usage.unreported else ""),
     ]
     if state.reason:
         lines.append(f"- blocked because: {state.reason}")
@@ -60,7 +61,7 @@ def build(ledger: Ledger[RunState], run: RunRecord[RunState]) -> str:
                     lines.append(f"  - fix plan: {e.data['fix_plan']}")
     lines += ["", "## Usage by role", ""]
     for u in ledger.usage_by_role(run.id):
-        lines.append(f"- {u.role} ({u.model}): {u.input_tokens:,} in, {u.output_tokens:,} out")
+        lines.append(f"- {u.role} ({u.model}): {_n(u.input_tokens)} in, {_n(u.output_tokens)} out")
     return "\n".join(lines) + "\n"
 
 
@@ -72,3 +73,7 @@ def write(ledger: Ledger[RunState], run_id: str, evidence: Path) -> Path:
 
 def _line(message: str) -> str:
     return (message.strip().splitlines() or [""])[0][:120]
+
+
+def _n(tokens: int | None) -> str:
+    return "unreported" if tokens is None else f"{tokens:,}"

@@ -51,14 +51,14 @@ def review(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
             prompts.evidence_text(last_gates(ctx, state)),
         ),
     )
-    known = {a.id for a in ctx.spec.acceptance}
+    ids = {a.id for a in ctx.spec.acceptance}
 
     def problem(v: ReviewVerdict) -> str | None:
         if v.decision == "changes" and not v.findings:
             return "decision 'changes' needs at least one finding"
-        unknown = sorted({f.acceptance_id for f in v.findings} - known)
+        unknown = sorted({f.acceptance_id for f in v.findings} - ids)
         if unknown:
-            return f"unknown acceptance ids {unknown}; the spec has {sorted(known)}"
+            return f"unknown acceptance ids {unknown}; the spec has {sorted(ids)}"
         return None
 
     try:

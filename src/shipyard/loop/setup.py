@@ -7,17 +7,21 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipyard import gitguard, leftovers, workspace
 from shipyard.config import Config, load_config
 from shipyard.evidence import new_run_id, state_dir
 from shipyard.exceptions import GitError, SpecError
-from shipyard.loop import learn
+from shipyard.loop import implementers, learn
 from shipyard.loop.context import RunContext, RunOptions
 from shipyard.loop.state import FINAL, RunState
 from shipyard.loop.step import Step
 from shipyard.spec import Spec, parse_spec, spec_hash
 from shipyard.store.ledger import Event, Ledger
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
 
 RUN_VARIABLE = "SHIPYARD_RUN_ID"
 """Set in the environment of everything a run starts, so that a resume can find what a crashed
@@ -42,6 +46,10 @@ def start_run(
     worktree. The caller drives it."""
     project = project.resolve()
     config = load_config(project)
+    if options.naive:  # no memory: it neither reads nor writes the project's knowledge
+        config = config.model_copy(
+            update={"knowledge": config.knowledge.model_copy(update={"enabled": False})}
+        )
     if config.sandbox.kind == "bwrap":
         from shipyard import bwrap
 
@@ -50,7 +58,12 @@ def start_run(
     spec_text = _read_spec(options.spec_file) if options.spec_file else None
     if spec_text is not None:
         runnable(project, parse_spec(spec_text, str(options.spec_file)), config)
-    models = _models(config, options, project, _roles(needs_planner=spec_text is None))
+    implementer = implementers.resolve(options.implementer, config)
+    if options.implementer is None and config.agents.implementer is not None:
+        options = RunOptions(**{**options.to_json(), "implementer": config.agents.implementer})
+    described = implementer.preflight()
+    roles = _roles(needs_planner=spec_text is None, implementer=implementer, naive=options.naive)
+    models = _models(config, options, project, roles)
     run_id = new_run_id("r")
     evidence = state_dir(project) / "runs" / run_id
     evidence.mkdir(parents=True)
@@ -66,9 +79,11 @@ def start_run(
         run_id=run_id, task=task, project=project, worktree=tree, workdir=tree / prefix,
         base_sha=base_sha, branch=f"shipyard/{run_id}", config=config, options=options,
         ledger=Ledger.open(project, RunState.model_validate_json), evidence=evidence,
-        models=models, say=say, confirm=confirm,
+        implementer=implementer, models=models, say=say, confirm=confirm,
     )  # fmt: skip
     state, first = RunState(), Step()
+    if not implementers.needs_model(implementer):
+        first.event("implementer", f"implementer {implementer.name}: {described}")
     if spec_text is not None:  # locked in the same transaction that creates the run
         lock(ctx, state, first, spec_text)
     ctx.ledger.create_run(
@@ -102,7 +117,9 @@ def resume_run(
     ctx = RunContext(
         run_id=record.id, task=record.task, project=project, worktree=tree,
         workdir=tree / prefix, base_sha=record.base_sha, branch=record.branch, config=config,
-        options=options, ledger=ledger, evidence=evidence, say=say, confirm=confirm,
+        options=options, ledger=ledger, evidence=evidence,
+        implementer=implementers.resolve(options.implementer, config), say=say,
+        confirm=confirm,
     )  # fmt: skip
     state = record.state
     if state.stage in FINAL:
@@ -115,7 +132,11 @@ def resume_run(
         os.environ[RUN_VARIABLE] = record.id
         if (problem := _load_lock(ctx, record.spec_hash)) is not None:
             return ctx, block_run(ctx, state, problem)
-        ctx.models = _models(config, options, project, _roles(needs_planner=state.stage == "plan"))
+        ctx.implementer.preflight()
+        roles = _roles(
+            needs_planner=state.stage == "plan", implementer=ctx.implementer, naive=options.naive
+        )
+        ctx.models = _models(config, options, project, roles)
         _continue_scripts(ctx)
         step = Step()
         step.event(
@@ -137,13 +158,11 @@ def runnable(project: Path, spec: Spec, config: Config) -> None:
     """The checks ``shipyard verify`` makes before running any gate (an HTTP check with no app
     to run, no Chromium for UI flows): InputError or EnvironmentProblem now, not mid-run."""
     from shipyard.evidence import STATE_DIR, RunDir
-    from shipyard.gates import Context
+    from shipyard.gates import Context, preflight
     from shipyard.verify import default_gates
 
     ctx = Context(project=project, config=config, spec=spec, run=RunDir(project / STATE_DIR))
-    for gate in default_gates():
-        if (preflight := getattr(gate, "preflight", None)) is not None:
-            preflight(ctx)
+    preflight(default_gates(), ctx)
 
 
 def _worktree_ready(ctx: RunContext, state: RunState) -> None:
@@ -248,12 +267,17 @@ def _continue_scripts(ctx: RunContext) -> None:
             )
 
 
-def _roles(*, needs_planner: bool) -> tuple[str, ...]:
-    roles = ("implementer", "reviewer", "diagnoser")
+def _roles(
+    *, needs_planner: bool, implementer: implementers.Implementer, naive: bool = False
+) -> tuple[str, ...]:
+    model: tuple[str, ...] = ("implementer",) if implementers.needs_model(implementer) else ()
+    roles = model if naive else (*model, "reviewer", "diagnoser")
     return ("planner", *roles) if needs_planner else roles
 
 
-def _models(config: Config, options: RunOptions, project: Path, roles: tuple[str, ...]) -> dict:
+def _models(
+    config: Config, options: RunOptions, project: Path, roles: tuple[str, ...]
+) -> dict[str, Model]:
     from shipyard.agents import models as model_io
 
     names = {role: model_io.model_name_for(role, config.models, options.model) for role in roles}

@@ -53,9 +53,15 @@ def message(ctx: RunContext, state: RunState) -> str:
         subject = subject[:69] + "..."
     lines = [subject, "", "Acceptance:"]
     lines += [f"- {a.id}: {a.text}" for a in ctx.spec.acceptance]
+    checked = (
+        "Shipped as the model submitted it (--naive: no gates, no review)."
+        if ctx.options.naive
+        else f"Verified by shipyard (all gates passed; attempt {state.attempt}) "
+        "and approved on review."
+    )
     lines += [
         "",
-        f"Verified by shipyard (all gates passed; attempt {state.attempt}) and approved on review.",
+        checked,
         "",
         f"{TRAILER}: {ctx.run_id}",
     ]

@@ -11,14 +11,20 @@ FINAL: frozenset[str] = frozenset({"shipped", "blocked"})
 
 
 class Usage(BaseModel):
+    """A run's totals of what was reported: unknown tokens are counted in ``unreported``, never
+    added as 0; ``cost`` sums the prices that were reported."""
+
     model_config = ConfigDict(extra="forbid")
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
+    unreported: int = 0
+    """Requests (or agent invocations) whose tokens were not reported: not in the totals."""
 
     @property
     def tokens(self) -> int:
+        """The tokens reported (those of ``unreported`` requests are unknown)."""
         return self.input_tokens + self.output_tokens
 
 
@@ -49,6 +55,8 @@ class RunState(BaseModel):
     recent_calls: list[str] = Field(default_factory=list)
     text_only: int = 0
     submitted: str | None = None
+    agent_session: str | None = None
+    """An external implementer's own session id, resumed by its next attempt."""
     feedback: list[str] = Field(default_factory=list)
     """What the implementer receives at the start of its next attempt."""
     failures: list[Failure] = Field(default_factory=list)

@@ -1,4 +1,7 @@
-"""Token and cost accounting: into the ledger and the run's totals, per role."""
+"""Token and cost accounting: into the ledger and the run's totals, per role.
+
+Tokens or a cost that were not reported stay unknown (``None`` in the ledger's row, counted in
+``Usage.unreported``), never 0."""
 
 from __future__ import annotations
 
@@ -26,8 +29,15 @@ def add_usage(
         output_tokens=sum(a.output_tokens for a in answers),
         cost=sum(cost) if cost else None,
     )
+    add_row(state, step, row, requests=len(answers))
+
+
+def add_row(state: RunState, step: Step, row: UsageRow, *, requests: int = 1) -> None:
+    """One usage row into the step and the run's totals; unknown tokens are not summed."""
     step.usage.append(row)
-    state.usage.requests += len(answers)
-    state.usage.input_tokens += row.input_tokens
-    state.usage.output_tokens += row.output_tokens
+    state.usage.requests += requests
+    if row.input_tokens is None or row.output_tokens is None:
+        state.usage.unreported += requests
+    state.usage.input_tokens += row.input_tokens or 0
+    state.usage.output_tokens += row.output_tokens or 0
     state.usage.cost += row.cost or 0.0

@@ -130,6 +130,9 @@ def _highlight(path: str, texts: list[str]) -> list[Markup]:
 
 def css() -> str:
     """The highlighting's colours, for ``.hl`` blocks."""
+    from pygments.formatter import Formatter
     from pygments.formatters import HtmlFormatter
 
-    return HtmlFormatter(style="default").get_style_defs(".hl")
+    # as the base class: its stubs annotate get_style_defs, HtmlFormatter's leave it untyped
+    formatter: Formatter[str] = HtmlFormatter(style="default")
+    return formatter.get_style_defs(".hl")

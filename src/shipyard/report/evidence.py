@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 THUMB_SIZE = (360, 220)
 THUMB_QUALITY = 70
@@ -131,6 +132,10 @@ def _line_number(path: Path, size: int) -> int:
     return count + 2
 
 
+def _table(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def exchange(path: Path) -> Exchange | None:
     """An HTTP check's exchange file (``http/<id>.json``)."""
     try:
@@ -141,8 +146,7 @@ def exchange(path: Path) -> Exchange | None:
         return None
     if not isinstance(doc, dict):
         return None
-    request = doc.get("request") if isinstance(doc.get("request"), dict) else {}
-    response = doc.get("response") if isinstance(doc.get("response"), dict) else {}
+    request, response = _table(doc.get("request")), _table(doc.get("response"))
     status = response.get("status")
     elapsed = response.get("elapsed")
     return Exchange(

@@ -14,7 +14,7 @@ from dataclasses import asdict, is_dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from markupsafe import Markup
@@ -23,11 +23,14 @@ from shipyard.report import diff as diffs
 from shipyard.report.model import Linker, VerifyReport, verify_report
 from shipyard.report.run import RunReport
 
+if TYPE_CHECKING:
+    import jinja2
+
 SCHEMA = "shipyard.report/1"
 
 
 @cache
-def environment() -> Any:
+def environment() -> jinja2.Environment:
     """The Jinja2 environment of the report and dashboard templates (autoescaped)."""
     import jinja2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shipyard.loop.state import RunState
 from shipyard.report import diff as diffs
@@ -228,7 +229,7 @@ def _attempts(
 def _verifies(
     ledger: ReadLedger[RunState], run_id: str, folder: Path, link: Linker, budget: Budget
 ) -> list[VerifyView]:
-    grouped: dict[str, tuple[int, list[dict]]] = {}
+    grouped: dict[str, tuple[int, list[dict[str, Any]]]] = {}
     for row in ledger.gate_rows(run_id):
         gates = grouped.setdefault(row.verify_id, (row.attempt, []))[1]
         gates.append(row.result.to_json())

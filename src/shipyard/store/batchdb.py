@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 )
 """
 FINISHED = ("shipped", "blocked")
+NEWEST_ROWS = (
+    "SELECT * FROM tasks t WHERE rowid = (SELECT MAX(rowid) FROM tasks "
+    "WHERE task_id = t.task_id) ORDER BY rowid"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,8 +93,5 @@ class BatchDB:
 
     def rows(self) -> list[TaskRow]:
         """The newest row of each task id, in the order they finished."""
-        found = self.conn.execute(
-            "SELECT * FROM tasks t WHERE rowid = (SELECT MAX(rowid) FROM tasks "
-            "WHERE task_id = t.task_id) ORDER BY rowid"
-        )
+        found = self.conn.execute(NEWEST_ROWS)
         return [TaskRow(**dict(r)) for r in found]

@@ -127,3 +127,9 @@ def _statements(script: str) -> list[str]:
     if current.strip():
         statements.append(current.strip())
     return statements
+
+
+def known_sum(column: str) -> str:
+    """SQL for the sum of ``column`` AS ``column``: NULL when any row's value is unknown (NULL),
+    so that an unreported count never reads as a smaller one."""
+    return f"CASE WHEN COUNT({column}) = COUNT(*) THEN SUM({column}) END AS {column}"

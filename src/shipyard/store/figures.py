@@ -3,6 +3,7 @@
 - first verify / last verify of a run: the ``verify_id`` of its first / last gate row by rowid;
 - required tests: ``required`` checks of the first verify's ``tests`` gate;
 - runtime checks and ui flows: checks of the last verify's ``runtime`` gate, by kind;
+- tokens: of the run's usage rows; unknown when any row's tokens were not reported;
 - knowledge: entries given to any role (``knowledge_uses``, each entry once a run), and whether
   the implementer was given any; ``pitfall`` and ``failed`` events.
 """
@@ -49,13 +50,18 @@ outcomes AS (
     SELECT run_id, SUM(kind = 'pitfall') AS pitfalls, SUM(kind = 'failed') AS failed
     FROM events WHERE kind IN ('pitfall', 'failed') GROUP BY run_id
 ),
-tokens AS (SELECT run_id, SUM(input_tokens + output_tokens) AS n FROM usage GROUP BY run_id)
+tokens AS (
+    SELECT run_id, SUM(input_tokens + output_tokens) AS n,
+           MAX(input_tokens IS NULL OR output_tokens IS NULL) AS unreported
+    FROM usage GROUP BY run_id
+)
 SELECT r.status, r.created_at, json_extract(r.state, '$.attempt') AS attempts,
        f.run_id IS NOT NULL AS verified, b.status AS first_build,
        COALESCE(q.total, 0) AS req_total, COALESCE(q.passed, 0) AS req_passed,
        COALESCE(t.rt_total, 0) AS rt_total, COALESCE(t.rt_passed, 0) AS rt_passed,
        COALESCE(t.ui_total, 0) AS ui_total, COALESCE(t.ui_passed, 0) AS ui_passed,
-       d.run_id IS NOT NULL AS diagnosed, COALESCE(k.n, 0) AS tokens,
+       d.run_id IS NOT NULL AS diagnosed,
+       CASE WHEN k.unreported THEN NULL ELSE COALESCE(k.n, 0) END AS tokens,
        COALESCE(kn.entries, 0) AS entries, COALESCE(kn.implementer, 0) AS with_knowledge,
        COALESCE(o.pitfalls, 0) AS pitfalls, COALESCE(o.failed, 0) AS failed
 FROM runs r
@@ -87,7 +93,8 @@ class RunFigures:
     ui_total: int
     ui_passed: int
     diagnosed: bool
-    tokens: int
+    tokens: int | None
+    """None when some of the run's usage did not report its tokens."""
     entries: int
     with_knowledge: bool
     """The implementer was given at least one knowledge entry."""

@@ -22,10 +22,10 @@ import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
-KINDS = ("command", "decision", "pitfall", "convention", "fact", "finding")
 Kind = Literal["command", "decision", "pitfall", "convention", "fact", "finding"]
+KINDS: tuple[Kind, ...] = ("command", "decision", "pitfall", "convention", "fact", "finding")
 HANDED = ("command", "convention", "pitfall", "decision", "fact")
 """The kinds roles are given; a finding waits to recur."""
 ALWAYS = ("command", "convention")
@@ -55,6 +55,10 @@ _STOP = (
 )
 STOPWORDS = frozenset(_STOP.split())
 MAX_QUERY_TERMS = 24
+
+
+def is_kind(value: str) -> TypeGuard[Kind]:
+    return value in KINDS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,10 +356,11 @@ def _rarest(db: sqlite3.Connection, terms: list[str], newest: int) -> tuple[list
 
 def _count(db: sqlite3.Connection, term: str) -> int:
     """The entries with ``term``, counted up to COMMON_TERM (superseded ones and findings too)."""
-    return db.execute(
+    count: int = db.execute(
         "SELECT COUNT(*) FROM (SELECT 1 FROM knowledge_fts WHERE knowledge_fts MATCH ? LIMIT ?)",
         (f'"{term}"', COMMON_TERM),
     ).fetchone()[0]
+    return count
 
 
 def relevant(db: sqlite3.Connection, query: str, budget: int) -> list[Entry]:

@@ -23,6 +23,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from shipyard.config import DOC_FILES
 from shipyard.exceptions import InputError
 from shipyard.store import knowledge
 from shipyard.store.db import like_escaped
-from shipyard.store.knowledge import KINDS, Entry
+from shipyard.store.knowledge import KINDS, Entry, Kind, is_kind
 
 SCHEMA = "shipyard.knowledge/1"
 TITLES = {
@@ -88,19 +89,20 @@ def _entry_lines(e: Entry) -> list[str]:
 def parse(text: str, source: str) -> list[Entry]:
     """Entries from an export; InputError naming the file and line for a malformed one."""
     found: list[Entry] = []
-    current: dict | None = None
+    current: _Draft | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         if raw.startswith("### "):
             if current is not None:
                 found.append(_entry(current, source))
-            current = {"line": number, "text": [], **_heading(raw[4:], source, number)}
+            kind, key = _heading(raw[4:], source, number)
+            current = _Draft(line=number, kind=kind, key=key)
         elif current is None:
             continue
         elif raw.startswith(">"):
-            current["text"].append(raw[2:] if raw.startswith("> ") else raw[1:])
+            current.text.append(raw[2:] if raw.startswith("> ") else raw[1:])
         elif raw.startswith("- ") and ":" in raw:
             label, _, value = raw[2:].partition(":")
-            current.setdefault("fields", {})[label.strip()] = (value.strip(), number)
+            current.fields[label.strip()] = (value.strip(), number)
         elif raw.startswith("#"):
             found.append(_entry(current, source))
             current = None
@@ -109,11 +111,24 @@ def parse(text: str, source: str) -> list[Entry]:
     return found
 
 
-def _heading(rest: str, source: str, line: int) -> dict:
-    kind, _, key = rest.partition(" · ")
-    if kind.strip() not in KINDS:
+@dataclass(kw_only=True)
+class _Draft:
+    """An entry being read: its heading's line, kind and key; its text and fields so far."""
+
+    line: int
+    kind: Kind
+    key: str
+    text: list[str] = field(default_factory=list)
+    fields: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """label -> (value, line)"""
+
+
+def _heading(rest: str, source: str, line: int) -> tuple[Kind, str]:
+    named, _, key = rest.partition(" · ")
+    kind = named.strip()
+    if not is_kind(kind):
         raise InputError(
-            f"unknown kind {kind.strip()!r} (one of {', '.join(KINDS)})",
+            f"unknown kind {kind!r} (one of {', '.join(KINDS)})",
             file=source, field="kind", line=line,
         )  # fmt: skip
     try:
@@ -124,19 +139,19 @@ def _heading(rest: str, source: str, line: int) -> dict:
         ) from exc
     if not isinstance(parsed_key, str):
         raise InputError("the key must be a JSON string", file=source, field="key", line=line)
-    return {"kind": kind.strip(), "key": parsed_key}
+    return kind, parsed_key
 
 
-def _entry(current: dict, source: str) -> Entry:
-    text = "\n".join(current["text"]).strip()
+def _entry(current: _Draft, source: str) -> Entry:
+    text = "\n".join(current.text).strip()
     if not text:
         raise InputError(
             "an entry with no text (quote it with >)",
             file=source,
             field="text",
-            line=current["line"],
+            line=current.line,
         )
-    fields: dict[str, tuple[str, int]] = current.get("fields", {})
+    fields = current.fields
     value = {k: v for k, (v, _) in fields.items()}
     data = None
     if "data" in fields:
@@ -151,17 +166,15 @@ def _entry(current: dict, source: str) -> Entry:
                 "must be a JSON object", file=source, field="data", line=fields["data"][1]
             )
     role = value.get("role", "user")
-    if current["key"].startswith(DOC_KEY) and role != "docs":
+    if current.key.startswith(DOC_KEY) and role != "docs":
         raise InputError(
             f"keys starting with {DOC_KEY!r} belong to instruction files (role: docs)",
-            file=source, field="key", line=current["line"],
+            file=source, field="key", line=current.line,
         )  # fmt: skip
-    times = _times(
-        value.get("learned", ""), source, fields.get("learned", ("", current["line"]))[1]
-    )
+    times = _times(value.get("learned", ""), source, fields.get("learned", ("", current.line))[1])
     counts = dict(re.findall(r"(seen|used|helped) (\d{1,9})\b", value.get("counts", "")))
     return Entry(
-        kind=current["kind"], key=current["key"], text=text, role=role,
+        kind=current.kind, key=current.key, text=text, role=role,
         run_id=value.get("run"), evidence=value.get("evidence"), topic=value.get("topic"),
         data=data, created_at=times.get("learned"), updated_at=times.get("updated"),
         last_used=times.get("last used"), seen=int(counts.get("seen", 1)),
@@ -209,7 +222,8 @@ def rules(text: str) -> list[tuple[int, str]]:
     """The rules of an instruction file: each list item (with what is indented under it) and
     each paragraph, with its line number; under a section, prefixed by the section's title."""
     found: list[tuple[int, str]] = []
-    heading, block, start, fenced, blank = "", [], 0, False, False
+    block: list[str] = []
+    heading, start, fenced, blank = "", 0, False, False
     text = _without_front_matter(text.removeprefix("\ufeff"))
     text = re.sub(r"<!--.*?-->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
 

@@ -18,7 +18,7 @@ from typing import Any, Generic
 from shipyard.exceptions import RunBusy, RunNotFound
 from shipyard.results import GateResult
 from shipyard.store import knowledge
-from shipyard.store.db import db_path, like_escaped, open_db, transaction
+from shipyard.store.db import db_path, known_sum, like_escaped, open_db, transaction
 from shipyard.store.figures import RunFigures, per_run
 from shipyard.store.rows import (
     FINAL_STATUSES,
@@ -85,7 +85,7 @@ class Ledger(Generic[S]):
         return self._record(row)
 
     def _by_prefix(self, prefix: str) -> sqlite3.Row:
-        rows = self.conn.execute(
+        rows: list[sqlite3.Row] = self.conn.execute(
             "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created_at",
             (like_escaped(prefix) + "%",),
         ).fetchall()
@@ -234,8 +234,8 @@ class Ledger(Generic[S]):
 
     def usage_by_role(self, run_id: str) -> list[RoleUsage]:
         rows = self.conn.execute(
-            "SELECT role, model, SUM(input_tokens), SUM(output_tokens) FROM usage WHERE run_id = ?"
-            " GROUP BY role, model ORDER BY role",
+            f"SELECT role, model, {known_sum('input_tokens')}, {known_sum('output_tokens')}"
+            " FROM usage WHERE run_id = ? GROUP BY role, model ORDER BY role",
             (run_id,),
         )
         return [RoleUsage(role=r, model=m, input_tokens=i, output_tokens=o) for r, m, i, o in rows]

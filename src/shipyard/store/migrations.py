@@ -126,4 +126,23 @@ MIGRATIONS: tuple[str, ...] = (
         digest TEXT NOT NULL
     );
     """,
+    # 3: tokens an implementer did not report are unknown (NULL), not 0
+    """
+    CREATE TABLE usage_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        attempt INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        model TEXT NOT NULL,
+        input_tokens INTEGER,            -- NULL: not reported
+        output_tokens INTEGER,           -- NULL: not reported
+        cost REAL,                       -- US dollars, where the provider reports a price
+        at REAL NOT NULL
+    );
+    INSERT INTO usage_new SELECT id, run_id, attempt, role, model, input_tokens, output_tokens,
+        cost, at FROM usage;
+    DROP TABLE usage;
+    ALTER TABLE usage_new RENAME TO usage;
+    CREATE INDEX usage_by_run ON usage(run_id);
+    """,
 )

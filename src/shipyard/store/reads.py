@@ -12,14 +12,17 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.exceptions import EnvironmentProblem, InputError
 from shipyard.store import knowledge
-from shipyard.store.db import DB_FILE, like_escaped
+from shipyard.store.db import DB_FILE, known_sum, like_escaped
 from shipyard.store.ledger import Ledger
 from shipyard.store.migrations import MIGRATIONS
 from shipyard.store.rows import S
+
+if TYPE_CHECKING:
+    from shipyard.store.batchdb import TaskRow
 
 STATUSES = ("running", "paused", "shipped", "blocked")
 MAX_WORDS = 8
@@ -62,8 +65,9 @@ class RoleCost:
     role: str
     model: str
     requests: int
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None
+    """None when a request did not report its tokens."""
+    output_tokens: int | None
     cost: float | None
 
 
@@ -146,8 +150,8 @@ class ReadLedger(Ledger[S]):
 
     def usage_of(self, run_id: str) -> list[RoleCost]:
         rows = self.conn.execute(
-            "SELECT role, model, COUNT(*) AS requests, SUM(input_tokens) AS input_tokens,"
-            " SUM(output_tokens) AS output_tokens, SUM(cost) AS cost FROM usage"
+            f"SELECT role, model, COUNT(*) AS requests, {known_sum('input_tokens')},"
+            f" {known_sum('output_tokens')}, SUM(cost) AS cost FROM usage"
             " WHERE run_id = ? GROUP BY role, model ORDER BY MIN(id)",
             (run_id,),
         )
@@ -217,3 +221,24 @@ def _where(query: RunQuery) -> tuple[str, tuple[Any, ...]]:
         clauses.append("task LIKE ? ESCAPE '\\'")
         args.append(f"%{like_escaped(word)}%")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
+
+
+def batch_rows(folder: Path) -> list[TaskRow]:
+    """The newest row of each task of a ``shipyard batch --out`` folder, read with
+    ``mode=ro`` (``store/batchdb.py``)."""
+    from shipyard.store.batchdb import BATCH_DB, NEWEST_ROWS
+
+    path = folder / BATCH_DB
+    if not path.is_file():
+        raise InputError(f"{path}: no batch database here (run `shipyard batch`)")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        conn.row_factory = sqlite3.Row
+        try:
+            from shipyard.store.batchdb import TaskRow
+
+            return [TaskRow(**dict(r)) for r in conn.execute(NEWEST_ROWS)]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise EnvironmentProblem(f"{path}: cannot read the batch database ({exc})") from exc

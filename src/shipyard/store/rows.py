@@ -45,10 +45,12 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True)
 class UsageRow:
+    """What one request (or one agent invocation) used; None: not reported, unknown."""
+
     role: str
     model: str
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None
+    output_tokens: int | None
     cost: float | None = None
 
 
@@ -132,5 +134,6 @@ class GateRow:
 class RoleUsage:
     role: str
     model: str
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None
+    """None when a request of the role did not report its tokens."""
+    output_tokens: int | None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -57,7 +58,7 @@ class Site:
 def create_app(project: Path) -> Starlette:
     site = Site(project=project)
 
-    def page(fn: Any) -> Any:
+    def page(fn: Callable[[Site, Request], Response]) -> Callable[[Request], Response]:
         def endpoint(request: Request) -> Response:
             try:
                 return fn(site, request)

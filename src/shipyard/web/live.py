@@ -18,13 +18,14 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from shipyard.exceptions import ShipyardError
 from shipyard.store.reads import ReadLedger
+from shipyard.store.rows import S
 
 POLL_SECONDS = 0.4
 HEARTBEAT_SECONDS = 15.0
 BATCH = 500
 
 
-async def stream(open_ledger: Callable[[], ReadLedger], request: Request) -> Response:
+async def stream(open_ledger: Callable[[], ReadLedger[S]], request: Request) -> Response:
     run_id = request.path_params["run_id"]
     after = _after(request)
     try:
@@ -48,7 +49,9 @@ def _after(request: Request) -> int:
     return 0
 
 
-async def _events(ledger: ReadLedger, run_id: str, start: float, after: int) -> AsyncIterator[str]:
+async def _events(
+    ledger: ReadLedger[S], run_id: str, start: float, after: int
+) -> AsyncIterator[str]:
     idle = 0.0
     try:
         yield "retry: 2000\n\n"
@@ -72,7 +75,9 @@ async def _events(ledger: ReadLedger, run_id: str, start: float, after: int) -> 
         ledger.close()
 
 
-def _poll(ledger: ReadLedger, run_id: str, after: int) -> tuple[list[dict[str, Any]], str | None]:
+def _poll(
+    ledger: ReadLedger[S], run_id: str, after: int
+) -> tuple[list[dict[str, Any]], str | None]:
     events = ledger.events(run_id, after=after)[:BATCH]
     status = ledger.status_of(run_id)
     return [

@@ -12,18 +12,28 @@ from shipyard.store.db import DB_FILE
 from shipyard.web.security import LOOPBACK, Guard, is_loopback
 
 
-def serve(project: Path, host: str, port: int) -> None:
+def serve(project: Path, host: str, port: int, batch: Path | None = None) -> None:
+    """The dashboard of ``project``'s runs, or with ``batch`` of a ``shipyard batch`` folder."""
     import uvicorn
 
     from shipyard.web.app import create_app
 
-    if not (project / ".shipyard" / DB_FILE).is_file():
-        raise InputError(f"no runs in {project} (no .shipyard/{DB_FILE}): nothing to show yet")
+    if batch is not None:
+        from shipyard.store.batchdb import BATCH_DB
+        from shipyard.web.batch import create_batch_app
+
+        if not (batch / BATCH_DB).is_file():
+            raise InputError(f"{batch}: no batch database here ({BATCH_DB}; run `shipyard batch`)")
+        site, project = create_batch_app(batch), batch
+    else:
+        if not (project / ".shipyard" / DB_FILE).is_file():
+            raise InputError(f"no runs in {project} (no .shipyard/{DB_FILE}): nothing to show yet")
+        site = create_app(project)
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     token = None if is_loopback(host) else secrets.token_urlsafe(24)
     hosts = frozenset(LOOPBACK | {host}) if token is None else frozenset()
-    app = Guard(create_app(project), token=token, hosts=hosts)
+    app = Guard(site, token=token, hosts=hosts)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound}/" + (f"?token={token}" if token else "")
     print(f"shipyard dashboard for {project}: {url}", flush=True)

@@ -1,0 +1,288 @@
+"""What a verify prepares around its gates: the commands' environment and the services.
+
+* ``[commands] env_file`` is read, then ``[commands] env`` laid over it, both over the caller's
+  environment; the result is the environment of every command the verify runs. The file's
+  values (those of 4 characters or more) are scrubbed from every result message and every file
+  of the run's evidence, after each gate and at the end.
+* Placeholders: ``{workdir}`` (the project), ``{tmp}`` (a fresh folder for the commands) and
+  ``{services.NAME.port}`` expand in ``[commands] build``/``test``/``env`` and in the services'
+  ``start``, ``ready_command`` and ``env``; the app and the CLI checks get the service ports
+  through ``Context.variables``.
+* ``[services.NAME]`` (:mod:`shipyard.config_services`): each gets a free port on 127.0.0.1 and a
+  temp folder, chosen before anything starts so that any command can name them. The ``services``
+  gate starts them in order and waits for each to be ready; one that exits first or never gets
+  ready fails its check ``service NAME`` (the gates after it are not run); a program that is not
+  there is exit 3. Their ``env`` is exported to the build, the tests, the base runs, the app and
+  the CLI checks. :func:`prepared` stops each whole process group (SIGTERM, then SIGKILL after
+  ``stop_timeout``) and removes the temp folders in ``finally``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from shipyard import leftovers, process
+from shipyard.config import Config
+from shipyard.config_services import ServiceConfig, read_env_file
+from shipyard.evidence import RunDir
+from shipyard.exceptions import CommandNotFound, ConfigError
+from shipyard.gates import Context, VerifiedCommand
+from shipyard.gates import app as applaunch
+from shipyard.results import CheckResult, GateResult, Status
+
+GATE = "services"
+BLOCKED = f"not run: the {GATE} gate failed"
+MIN_SECRET = 4
+"""Shorter env_file values are not scrubbed: they would replace ordinary text in the logs."""
+REDACTED = "[env_file value]"
+COMMAND_POLL = 0.1
+PROBE_LIMIT = 10.0
+"""Seconds one try of a ``ready_command`` may take."""
+TAIL_LINES = 15
+_LEFT = re.compile(r"\{services\.[^{}]*\}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Service:
+    name: str
+    settings: ServiceConfig
+    port: int
+    tmp: Path
+    variables: dict[str, str]
+
+
+class Prepared:
+    """The expanded config, the environment and the placeholders of one verify."""
+
+    def __init__(self, project: Path, config: Config, environ: Mapping[str, str], run: RunDir):
+        self.project, self.run, self.source = project, run, config.source
+        self.temps: list[Path] = []
+        self.running: list[tuple[_Service, subprocess.Popen[bytes]]] = []
+        self.secrets: tuple[str, ...] = ()
+        try:
+            self._prepare(config, environ)
+        except BaseException:  # the temp folders made so far go
+            self.close()
+            raise
+
+    def _prepare(self, config: Config, environ: Mapping[str, str]) -> None:
+        project, commands = self.project, config.commands
+        self.secrets = self._secrets(config, project)
+        shared = {"workdir": str(project)}
+        ports = {name: applaunch.free_port() for name in config.services}
+        shared |= {f"services.{name}.port": str(port) for name, port in ports.items()}
+        self.variables: dict[str, str] = shared
+        texts = [*commands.build, commands.test or "", *commands.env.values()]
+        own = dict(shared)
+        if any("{tmp}" in text for text in texts):
+            own["tmp"] = str(self._temp("commands"))
+        env = {**environ, **self.file_values}
+        env |= {k: self._expand(v, own, f"commands.env.{k}") for k, v in commands.env.items()}
+        self.services = [
+            _Service(name=name, settings=s, port=ports[name], tmp=(tmp := self._temp("service")),
+                     variables={**shared, "port": str(ports[name]), "tmp": str(tmp)})
+            for name, s in config.services.items()
+        ]  # fmt: skip
+        for service in self.services:
+            for key, value in service.settings.env.items():
+                where = f"services.{service.name}.env.{key}"
+                env[key] = self._expand(value, service.variables, where)
+        self.env = env
+        build = tuple(
+            self._expand(c, own, f"commands.build[{i}]") for i, c in enumerate(commands.build)
+        )
+        test = self._expand(commands.test, own, "commands.test") if commands.test else None
+        self.config = config.model_copy(
+            update={"commands": commands.model_copy(update={"build": build, "test": test})}
+        )
+        self.gates = [ServicesGate(self)] if self.services else []
+
+    def _secrets(self, config: Config, project: Path) -> tuple[str, ...]:
+        self.file_values: dict[str, str] = {}
+        if config.commands.env_file is not None:
+            path = project / config.commands.env_file
+            self.file_values = read_env_file(path, source=config.source)
+        found = {v for v in self.file_values.values() if len(v) >= MIN_SECRET}
+        forms = {f for v in found for f in (v, json.dumps(v)[1:-1], html.escape(v))}
+        return tuple(sorted(forms, key=len, reverse=True))
+
+    def _temp(self, kind: str) -> Path:
+        path = leftovers.temp_dir(kind)
+        self.temps.append(path)
+        return path
+
+    def _expand(self, text: str, variables: Mapping[str, str], where: str) -> str:
+        expanded = applaunch.expand(text, variables)
+        if (left := _LEFT.search(expanded)) is not None:
+            known = ", ".join(sorted(k for k in self.variables if k.startswith("services."))) or (
+                "none: no [services.NAME] is configured"
+            )
+            raise ConfigError(
+                f"{left.group(0)} names no service (known: {known})",
+                file=self.source or None, field=where,
+            )  # fmt: skip
+        return expanded
+
+    # -- the evidence ---------------------------------------------------------------------------
+
+    def scrub_text(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def scrub(self, result: GateResult) -> GateResult:
+        """``result`` without the env_file's values, and the run's files without them too."""
+        if not self.secrets:
+            return result
+        self.scrub_files()
+        checks = tuple(replace(c, message=self.scrub_text(c.message)) for c in result.checks)
+        return replace(result, checks=checks, message=self.scrub_text(result.message))
+
+    def scrub_files(self) -> None:
+        if not self.secrets:
+            return
+        forms = [s.encode() for s in self.secrets]
+        for path in self.run.path.rglob("*"):
+            if path.is_symlink() or not path.is_file():
+                continue
+            data = path.read_bytes()
+            clean = data
+            for secret in forms:
+                clean = clean.replace(secret, REDACTED.encode())
+            if clean != data:
+                path.write_bytes(clean)
+
+    # -- the services ---------------------------------------------------------------------------
+
+    def start(self, service: _Service, ctx: Context) -> CheckResult:
+        """Start one service and wait until it is ready; the check says how it went."""
+        check_id, s = service.name, service.settings
+        command = self._expand(s.start, service.variables, f"services.{service.name}.start")
+        argv = process.to_argv(command)
+        env = {**self.env, "PORT": str(service.port)}
+        process.require_program(argv, env, self.project, f"services.{service.name}.start")
+        log = self.run.file(f"services/{service.name}.log")
+        started = time.monotonic()
+        proc = process.start(argv, cwd=self.project, env=env, stdout=log)
+        self.running.append((service, proc))
+        problem = self._wait(service, proc, env)
+        duration = time.monotonic() - started
+        evidence = self.run.rel(log)
+        if problem is None:
+            message = f"ready on port {service.port} after {duration:.2f}s"
+            return _check(check_id, "passed", message, evidence, duration)
+        tail = process.tail_of(log, TAIL_LINES)
+        if proc.poll() == 127 and ("not found" in tail or "No such file" in tail):
+            raise CommandNotFound(
+                f"services.{service.name}.start: a program in {command!r} was not found:\n{tail}"
+            )
+        shown = "\n".join(f"  | {line}" for line in tail.splitlines()) or "  (it wrote nothing)"
+        message = f"{problem}: {command}\n{shown}"
+        return _check(check_id, "failed", message, evidence, duration)
+
+    def _wait(
+        self, service: _Service, proc: subprocess.Popen[bytes], env: Mapping[str, str]
+    ) -> str | None:
+        s = service.settings
+        deadline = time.monotonic() + s.ready_timeout
+        last = "no answer"
+        probe = (
+            self._expand(s.ready_command, service.variables, f"services.{service.name}.ready")
+            if s.ready_command
+            else None
+        )
+        while True:
+            code = proc.poll()
+            if code is not None:
+                return f"the service {applaunch.exit_words(code)} before it was ready"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return f"the service was not ready after {s.ready_timeout:g}s ({last})"
+            if probe is not None:
+                result = process.run(
+                    probe, cwd=self.project, env=env, timeout=min(remaining, PROBE_LIMIT),
+                    log=self.run.file(f"services/{service.name}.ready.log"),
+                    what=f"services.{service.name}.ready_command",
+                )  # fmt: skip
+                how = "timed out" if result.timed_out else f"exit {result.exit_code}"
+                ready, last = result.ok, f"{probe}: {how}"
+            elif s.ready == "tcp":
+                ready, last = applaunch._tcp_ready(service.port, remaining)
+            else:
+                url = f"http://{applaunch.HOST}:{service.port}{s.ready}"
+                ready, last = applaunch._http_ready(url, remaining)
+            if ready:
+                return None
+            time.sleep(COMMAND_POLL if probe is not None else applaunch.POLL_INTERVAL)
+
+    def close(self) -> None:
+        """Every service stopped (last started first), every temp folder removed."""
+        try:
+            while self.running:
+                service, proc = self.running.pop()
+                process.stop_group(proc, grace=service.settings.stop_timeout)
+        finally:
+            for path in self.temps:
+                shutil.rmtree(path, ignore_errors=True)
+            self.scrub_files()
+
+
+class ServicesGate:
+    """Starts the configured services in order; the first that does not get ready ends it."""
+
+    name = GATE
+    blocking = True
+    """The tests and the app need the services: when one is not ready, nothing else runs."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.prepared = prepared
+
+    def preflight(self, ctx: Context) -> None:
+        """Nothing to check before the gates: a missing program is found when it starts."""
+
+    def verified(self, config: Config, result: GateResult) -> list[VerifiedCommand]:
+        return []
+
+    def run(self, ctx: Context, blocked_by: str | None = None) -> GateResult:
+        started = time.monotonic()
+        checks: list[CheckResult] = []
+        failed = blocked_by
+        for service in self.prepared.services:
+            if failed:
+                checks.append(_check(service.name, "not_run", failed, None, None))
+                continue
+            check = self.prepared.start(service, ctx)
+            checks.append(check)
+            if check.status != "passed":
+                failed = f"not run: service {check.id} did not get ready"
+        return GateResult(name=GATE, checks=tuple(checks), duration=time.monotonic() - started)
+
+
+def _check(
+    check_id: str, status: Status, message: str, evidence: str | None, duration: float | None
+) -> CheckResult:
+    return CheckResult(
+        id=check_id, kind="service", status=status, message=message, evidence=evidence,
+        duration=duration,
+    )  # fmt: skip
+
+
+@contextmanager
+def prepared(
+    project: Path, config: Config, environ: Mapping[str, str], run: RunDir
+) -> Iterator[Prepared]:
+    """The verify's environment and services, stopped and cleaned up however it ends."""
+    prep = Prepared(project, config, environ, run)
+    try:
+        yield prep
+    finally:
+        prep.close()
