@@ -106,7 +106,19 @@ def test_verify_passing_then_failing_with_progress(project: Project) -> None:
     assert required["status"] == "failed" and required["message"] == "failed: assert -1 == 5"
     assert [v for v, _, _ in seen] == [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4]
     assert {t for _, t, _ in seen} == {4}
-    assert [m for _, _, m in seen][4:6] == ["tests: running", "tests passed (2 checks)"]
+    messages = [m for _, _, m in seen]
+    assert messages[:4] == [
+        "contract: running",
+        "contract passed (1 checks)",
+        "build: running",
+        "build passed (0 checks)",
+    ], messages
+    # tests and runtime run concurrently: each starts before it ends, in either interleaving
+    for gate in ("tests", "runtime"):
+        started = messages.index(f"{gate}: running")
+        ended = [i for i, m in enumerate(messages) if m.startswith(f"{gate} passed (")]
+        assert started >= 4 and len(ended) == 1 and ended[0] > started, messages
+    assert "tests passed (2 checks)" in messages
 
 
 def test_bad_input_is_a_tool_error_and_the_server_goes_on(project: Project) -> None:

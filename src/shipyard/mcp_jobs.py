@@ -73,20 +73,17 @@ class Job:
         return out
 
     def progress(self) -> list[Progress]:
-        """Strictly increasing values: gate ``i`` starting is ``i + 0.5``, ending ``i + 1``."""
+        """Strictly increasing values, half a gate per event: with gates running concurrently a
+        later gate may start before an earlier one ends, so the value counts events seen, not the
+        gate's position (``total`` gates, two events each)."""
         out = []
-        for event in self.events():
-            index, total, gate, status = (
-                event["index"],
-                event["total"],
-                event["gate"],
-                event["status"],
-            )
+        for seen, event in enumerate(self.events(), start=1):
+            total, gate, status = event["total"], event["gate"], event["status"]
             if status is None:
-                out.append(Progress(value=index + 0.5, total=total, message=f"{gate}: running"))
+                message = f"{gate}: running"
             else:
-                done = f"{gate} {status} ({event['checks']} checks)"
-                out.append(Progress(value=index + 1, total=total, message=done))
+                message = f"{gate} {status} ({event['checks']} checks)"
+            out.append(Progress(value=seen / 2, total=total, message=message))
         return out
 
     def run_id(self) -> str | None:
