@@ -370,3 +370,61 @@ def test_an_unknown_or_missing_implementer_is_refused_before_the_run(tmp_path: P
     assert not (project.path / ".shipyard" / "runs").exists() or not list(
         (project.path / ".shipyard" / "runs").iterdir()
     )
+
+
+# -- kill -9 during Codex's and aider's invocations -------------------------------------------------
+
+
+def _kill_during_invocation_then_resume(
+    project: Project, tmp_path: Path, implementer: str, env: dict[str, str], started: object
+) -> str:
+    """Shipyard killed with SIGKILL once ``started()`` holds (the agent is mid-invocation); the
+    agent goes with it, and ``resume`` starts the attempt again. Returns resume's output."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.Popen(
+        [str(BIN / "shipyard"), "run", TASK, "--spec", str(spec_file(tmp_path)),
+         "--model", f"script:{script(tmp_path)}", "--implementer", implementer, "--yes"],
+        cwd=project.path, env={**environ, **env}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    ledger = LedgerView(project)
+    ledger.wait_for(lambda _: bool(started()), timeout=180, proc=proc)  # type: ignore[operator]
+    run_id = ledger.run()["id"]
+    sleeping = {os.getpgid(p) for p in _sleeping()}
+    agent = [p for p in _tagged(run_id) if os.getpgid(p) not in sleeping]
+    assert agent  # the agent and its launcher, carrying the run's id
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    ledger.wait_for(lambda _: not set(agent) & set(_tagged(run_id)), timeout=15)
+    assert ledger.state()["stage"] == "implement" and ledger.state()["step"] == 1
+    result = run_cli("resume", run_id, cwd=project.path, env=env, timeout=400)
+    out = result.stdout + result.stderr
+    assert result.code == 0, out
+    assert not _sleeping()
+    assert "was cut short (Shipyard stopped); starting it again" in result.stdout, out
+    assert [a["outcome"] for a in ledger.attempts()] == ["shipped"]  # the same attempt
+    assert len(_implementer_usage(project)) <= 1  # nothing of the cut invocation counted
+    assert len(_prompts(project)) == 2
+    _one_commit(project)
+    return out
+
+
+@pytest.mark.slow
+def test_codex_killed_with_shipyard_is_started_again_by_resume(tmp_path: Path) -> None:
+    project = _project(tmp_path, CODEX_TOML.format(agents.binary("codex")))
+    with _codex(tmp_path) as (server, env):
+        server.call("exec_command", {"cmd": "sleep 61 && echo slept"})  # type: ignore[attr-defined]
+        server.call("exec_command", {"cmd": _files(RIGHT)}).say("Fixed.")  # type: ignore[attr-defined]
+        _kill_during_invocation_then_resume(project, tmp_path, "codex", env, _sleeping)
+
+
+@pytest.mark.slow
+def test_aider_killed_with_shipyard_is_started_again_by_resume(tmp_path: Path) -> None:
+    project = _project(tmp_path, AIDER_TOML.format(agents.binary("aider")))
+    with openai(model_names=("test-model",)) as server:
+        server.delay(600).reply(_whole(RIGHT))  # the first answer never comes
+        server.then = Reply("Done.")
+        env = agents.aider_env(server.base_url, tmp_path / "home")
+        _kill_during_invocation_then_resume(
+            project, tmp_path, "aider", env, lambda: len(server.bodies) >= 1
+        )
