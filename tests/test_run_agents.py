@@ -372,7 +372,7 @@ def test_an_unknown_or_missing_implementer_is_refused_before_the_run(tmp_path: P
     )
 
 
-# -- kill -9 during Codex's and aider's invocations -------------------------------------------------
+# -- kill -9 during Codex's and aider's invocations ----------------------------------------------
 
 
 def _kill_during_invocation_then_resume(
