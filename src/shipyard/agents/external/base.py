@@ -9,12 +9,14 @@ its events and its usage; the attempt ends in Shipyard's verify of the worktree.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shipyard import environment, process
 from shipyard.config import Config
@@ -221,3 +223,14 @@ def short(text: object, limit: int = 100) -> str:
     """One line of at most ``limit`` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def json_line(line: str) -> dict[str, Any] | None:
+    """One line of an agent's JSON-lines stream as an object, or None (a banner, a half line)."""
+    if not line.startswith("{"):
+        return None
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -8,11 +8,10 @@ messages (text and ``tool_use`` blocks), ``user`` messages (tool results) and a 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from shipyard.agents.external.base import ExternalAgent, Launch, Outcome, short
+from shipyard.agents.external.base import ExternalAgent, Launch, Outcome, json_line, short
 
 DEFAULT_TOOLS = ("Read", "Write", "Edit", "MultiEdit", "Glob", "Grep", "Bash", "LS")
 
@@ -39,7 +38,7 @@ class ClaudeCode(ExternalAgent):
         return Launch(argv=[*argv, *self.settings.args], stdin=prompt.encode())
 
     def read(self, line: str, outcome: Outcome) -> list[str]:
-        event = _json(line)
+        event = json_line(line)
         if event is None:
             return []
         kind = event.get("type")
@@ -109,16 +108,6 @@ def _text(content: object) -> str:
     if isinstance(content, list):
         return " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
     return str(content or "")
-
-
-def _json(line: str) -> dict[str, Any] | None:
-    if not line.startswith("{"):
-        return None
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _str(value: object) -> str | None:

@@ -9,11 +9,10 @@ the turn's usage, ``turn.failed`` / ``error`` when it fails. It reports tokens, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from shipyard.agents.external.base import ExternalAgent, Launch, Outcome, short
+from shipyard.agents.external.base import ExternalAgent, Launch, Outcome, json_line, short
 
 
 class Codex(ExternalAgent):
@@ -40,7 +39,7 @@ class Codex(ExternalAgent):
         return Launch(argv=argv, stdin=prompt.encode())
 
     def read(self, line: str, outcome: Outcome) -> list[str]:
-        event = _json(line)
+        event = json_line(line)
         if event is None:
             return []
         kind = event.get("type")
@@ -79,13 +78,3 @@ def _item(item: dict[str, Any], outcome: Outcome) -> list[str]:
     if kind == "error":
         return [f"note: {short(item.get('message'), 160)}"]
     return []
-
-
-def _json(line: str) -> dict[str, Any] | None:
-    if not line.startswith("{"):
-        return None
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
