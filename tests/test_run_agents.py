@@ -108,6 +108,7 @@ def test_claude_code_wrong_then_right_ships_on_attempt_two(tmp_path: Path) -> No
         texts = server.user_texts()
     assert code == 0, out
     assert "implementer claude-code: 2." in out and "shipped (exit 0)" in out
+    assert out.count("says: Fixed multiply.") == 1, out  # shown as streamed, not again
     second = [t for t in texts if "Your last attempt did not pass" in t]
     assert len(second) == 1 and EVIDENCE in second[0], texts
     assert "[tests]" in second[0]

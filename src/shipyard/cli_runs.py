@@ -240,7 +240,8 @@ def _log(run: str, project: Path, as_json: bool) -> None:
         return
     start_at = events[0].at if events else 0
     for e in events:
-        print(f"{(e.at or 0) - (start_at or 0):8.1f}s  a{e.attempt}  {e.kind:<9} {e.summary}")
+        since = max(0.0, (e.at or 0) - (start_at or 0))  # the first events share one second
+        print(f"{since:8.1f}s  a{e.attempt}  {e.kind:<9} {e.summary}")
 
 
 def show_report(run: str, project: Path) -> None:

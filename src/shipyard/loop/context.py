@@ -85,5 +85,5 @@ class RunContext:
         self.say(Event(kind="provider", summary=f"{what}; retry {n} in {wait:.1f}s"))
 
     def say_events(self, step: Step) -> None:
-        for event in step.events:
+        for event in step.events[step.shown :]:
             self.say(event)

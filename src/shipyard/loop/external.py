@@ -101,6 +101,7 @@ def advance(agent: ExternalAgent, ctx: RunContext, state: RunState) -> tuple[Run
     )  # fmt: skip
     for summary in outcome.events:
         step.event("agent", summary)
+    step.shown = len(step.events)  # each was shown by on_event as the agent streamed it
     for line in guard.after_run_tool(ctx):
         step.event("guard", line)
     if killed := process.kill_adopted():

@@ -28,6 +28,8 @@ class Step:
     """Knowledge learned by this step (merged and superseded as it is written)."""
     uses: list[tuple[str, list[int]]] = field(default_factory=list)
     """(role, ids of the knowledge entries it was given)."""
+    shown: int = 0
+    """How many of the leading events were already shown as they happened (an agent's stream)."""
 
     def event(self, kind: str, summary: str, **data: Any) -> None:
         self.events.append(Event(kind=kind, summary=summary, data=data or None))

@@ -116,6 +116,7 @@ def _summary(verdict: Verdict) -> str:
     parts = []
     for gate in verdict.gates:
         bad = [c for c in gate.checks if c.status != "passed"]
+        bad = [c for c in bad if c.status != "not_run"] or bad  # what failed, not what it spared
         mark = "passed" if not bad else f"{gate.status}: " + ", ".join(c.id for c in bad[:4])
         parts.append(f"{gate.name} {mark}")
     cached = f", cached from {verdict.extra['cached_from']}" if verdict.extra.get("cached") else ""
