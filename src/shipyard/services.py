@@ -139,6 +139,18 @@ class Prepared:
             text = text.replace(secret, REDACTED)
         return text
 
+    def scrub_error(self, exc: BaseException) -> None:
+        """``exc``'s message (a command line, a command's output) without the env_file's values,
+        in place: what the CLI prints and ``--json`` carries is ``str(exc)``."""
+        seen: set[int] = set()
+        found: BaseException | None = exc
+        while found is not None and id(found) not in seen and self.secrets:
+            seen.add(id(found))
+            found.args = tuple(self.scrub_text(a) if isinstance(a, str) else a for a in found.args)
+            if isinstance(detail := getattr(found, "detail", None), str):
+                found.detail = self.scrub_text(detail)  # type: ignore[attr-defined]
+            found = found.__cause__ or found.__context__
+
     def scrub(self, result: GateResult) -> GateResult:
         """``result`` without the env_file's values, and the run's files without them too."""
         if not self.secrets:
@@ -284,5 +296,8 @@ def prepared(
     prep = Prepared(project, config, environ, run)
     try:
         yield prep
+    except BaseException as exc:  # a message may quote a command line or its output
+        prep.scrub_error(exc)
+        raise
     finally:
         prep.close()
