@@ -5,8 +5,6 @@ and nothing a service left behind still running after the verify."""
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +57,43 @@ def test_a_missing_program_error_never_shows_an_env_file_value(
     leaked = [p for p in (project.path / ".shipyard").rglob("*")
               if p.is_file() and SECRET.encode() in p.read_bytes()]  # fmt: skip
     assert leaked == []
+
+
+XML_SECRET = 'p&ss<w"rd>\'42'
+
+
+def test_env_file_values_are_scrubbed_escaped_and_json_evidence_stays_json(
+    project: Project,
+) -> None:
+    project.write({
+        "shipyard.toml": f'[commands]\ntest = "{PYTEST}"\nenv_file = ".env"\n',
+        ".env": f"API_TOKEN='{XML_SECRET}'\nFLAG=true\nHOST=localhost\n",
+        ".gitignore": ".env\n",
+        "tests/test_leak.py": """
+            import os
+
+
+            def test_leaks_the_token():
+                assert os.environ["API_TOKEN"] == "x", os.environ["API_TOKEN"]
+
+
+            def test_passes():
+                assert os.environ["FLAG"] == "true"
+        """,
+    })  # fmt: skip
+    project.commit()
+    run = project.verify()
+    assert run.code == 1, run.stdout + run.stderr
+    run_dir = Path(run.json["run_dir"])
+    escaped = {"p&amp;ss&lt;w", "&quot;rd", 'w"rd', "rd&gt;", "&#39;42", "&apos;42"}
+    for path in run_dir.rglob("*"):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        assert "ss<w" not in text and not [e for e in escaped if e in text], path
+        if path.suffix == ".json":
+            json.loads(text)  # a value such as "true" never breaks a JSON file
+    assert "[env_file value]" in (run_dir / "tests/junit.xml").read_text()
+    outcomes = json.loads((run_dir / "tests/outcomes.json").read_text())
+    assert {o["outcome"] for o in outcomes} == {"passed", "failed"}
+    assert json.loads((run_dir / "config.json").read_text())["verify"]["parallel"] is True

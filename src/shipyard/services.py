@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import shutil
@@ -112,7 +111,7 @@ class Prepared:
             path = project / config.commands.env_file
             self.file_values = read_env_file(path, source=config.source)
         found = {v for v in self.file_values.values() if len(v) >= MIN_SECRET}
-        forms = {f for v in found for f in (v, json.dumps(v)[1:-1], html.escape(v))}
+        forms = {f for v in found for f in secret_forms(v)}
         return tuple(sorted(forms, key=len, reverse=True))
 
     def _temp(self, kind: str) -> Path:
@@ -160,6 +159,8 @@ class Prepared:
         return replace(result, checks=checks, message=self.scrub_text(result.message))
 
     def scrub_files(self) -> None:
+        """Every file of the run without the values: a JSON file inside its strings only (a
+        value such as ``true`` must not break it), any other file as text."""
         if not self.secrets:
             return
         forms = [s.encode() for s in self.secrets]
@@ -167,11 +168,35 @@ class Prepared:
             if path.is_symlink() or not path.is_file():
                 continue
             data = path.read_bytes()
-            clean = data
-            for secret in forms:
-                clean = clean.replace(secret, REDACTED.encode())
+            clean = self._scrub_json(data) if path.suffix == ".json" else None
+            if clean is None:
+                clean = data
+                for secret in forms:
+                    clean = clean.replace(secret, REDACTED.encode())
             if clean != data:
                 path.write_bytes(clean)
+
+    def _scrub_json(self, data: bytes) -> bytes | None:
+        """``data`` parsed, its keys and strings scrubbed, written as ``write_json`` does; None
+        when it is not JSON."""
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return None
+
+        def walk(node: object) -> object:
+            if isinstance(node, str):
+                return self.scrub_text(node)
+            if isinstance(node, list):
+                return [walk(item) for item in node]
+            if isinstance(node, dict):
+                return {self.scrub_text(str(k)): walk(v) for k, v in node.items()}
+            return node
+
+        clean = walk(doc)
+        if clean == doc:
+            return data
+        return (json.dumps(clean, indent=2) + "\n").encode()
 
     # -- the services ---------------------------------------------------------------------------
 
@@ -277,6 +302,25 @@ class ServicesGate:
             if check.status != "passed":
                 failed = f"not run: service {check.id} did not get ready"
         return GateResult(name=GATE, checks=tuple(checks), duration=time.monotonic() - started)
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` as it may appear in evidence: as is, as Python shows it (``repr``, as in an
+    assertion's message), escaped in a JSON string (ASCII or not), and each of those escaped in
+    XML or HTML text or attributes, each writer's way (``&quot;`` or a raw ``"``, ``&apos;``,
+    ``&#39;``, ``&#x27;`` or a raw ``'``, ``&gt;`` or a raw ``>``)."""
+    texts = {value, repr(value)[1:-1]}
+    texts |= {json.dumps(t, ensure_ascii=a)[1:-1] for t in set(texts) for a in (True, False)}
+    forms = set(texts)
+    for text in texts:
+        if not any(ch in text for ch in "&<>\"'"):
+            continue
+        base = text.replace("&", "&amp;").replace("<", "&lt;")
+        for gt in (">", "&gt;"):
+            for quote in ('"', "&quot;", "&#34;"):
+                for apos in ("'", "&apos;", "&#39;", "&#x27;"):
+                    forms.add(base.replace(">", gt).replace('"', quote).replace("'", apos))
+    return forms
 
 
 def _check(
