@@ -19,7 +19,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -37,12 +36,10 @@ from shipyard.exceptions import CommandNotFound, ConfigError
 from shipyard.gates import Context, VerifiedCommand
 from shipyard.gates import app as applaunch
 from shipyard.results import CheckResult, GateResult, Status
+from shipyard.scrub import Scrubber
 
 GATE = "services"
 BLOCKED = f"not run: the {GATE} gate failed"
-MIN_SECRET = 4
-"""Shorter env_file values are not scrubbed: they would replace ordinary text in the logs."""
-REDACTED = "[env_file value]"
 COMMAND_POLL = 0.1
 PROBE_LIMIT = 10.0
 """Seconds one try of a ``ready_command`` may take."""
@@ -67,6 +64,7 @@ class Prepared:
         self.temps: list[Path] = []
         self.running: list[tuple[_Service, subprocess.Popen[bytes]]] = []
         self.secrets: tuple[str, ...] = ()
+        self.scrubber = Scrubber(())
         try:
             self._prepare(config, environ)
         except BaseException:  # the temp folders made so far go
@@ -110,9 +108,8 @@ class Prepared:
         if config.commands.env_file is not None:
             path = project / config.commands.env_file
             self.file_values = read_env_file(path, source=config.source)
-        found = {v for v in self.file_values.values() if len(v) >= MIN_SECRET}
-        forms = {f for v in found for f in secret_forms(v)}
-        return tuple(sorted(forms, key=len, reverse=True))
+        self.scrubber = Scrubber(self.file_values.values())
+        return self.scrubber.secrets
 
     def _temp(self, kind: str) -> Path:
         path = leftovers.temp_dir(kind)
@@ -134,21 +131,10 @@ class Prepared:
     # -- the evidence ---------------------------------------------------------------------------
 
     def scrub_text(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        return self.scrubber.text(text)
 
     def scrub_error(self, exc: BaseException) -> None:
-        """``exc``'s message (a command line, a command's output) without the env_file's values,
-        in place: what the CLI prints and ``--json`` carries is ``str(exc)``."""
-        seen: set[int] = set()
-        found: BaseException | None = exc
-        while found is not None and id(found) not in seen and self.secrets:
-            seen.add(id(found))
-            found.args = tuple(self.scrub_text(a) if isinstance(a, str) else a for a in found.args)
-            if isinstance(detail := getattr(found, "detail", None), str):
-                found.detail = self.scrub_text(detail)  # type: ignore[attr-defined]
-            found = found.__cause__ or found.__context__
+        self.scrubber.error(exc)
 
     def scrub(self, result: GateResult) -> GateResult:
         """``result`` without the env_file's values, and the run's files without them too."""
@@ -159,44 +145,7 @@ class Prepared:
         return replace(result, checks=checks, message=self.scrub_text(result.message))
 
     def scrub_files(self) -> None:
-        """Every file of the run without the values: a JSON file inside its strings only (a
-        value such as ``true`` must not break it), any other file as text."""
-        if not self.secrets:
-            return
-        forms = [s.encode() for s in self.secrets]
-        for path in self.run.path.rglob("*"):
-            if path.is_symlink() or not path.is_file():
-                continue
-            data = path.read_bytes()
-            clean = self._scrub_json(data) if path.suffix == ".json" else None
-            if clean is None:
-                clean = data
-                for secret in forms:
-                    clean = clean.replace(secret, REDACTED.encode())
-            if clean != data:
-                path.write_bytes(clean)
-
-    def _scrub_json(self, data: bytes) -> bytes | None:
-        """``data`` parsed, its keys and strings scrubbed, written as ``write_json`` does; None
-        when it is not JSON."""
-        try:
-            doc = json.loads(data)
-        except ValueError:
-            return None
-
-        def walk(node: object) -> object:
-            if isinstance(node, str):
-                return self.scrub_text(node)
-            if isinstance(node, list):
-                return [walk(item) for item in node]
-            if isinstance(node, dict):
-                return {self.scrub_text(str(k)): walk(v) for k, v in node.items()}
-            return node
-
-        clean = walk(doc)
-        if clean == doc:
-            return data
-        return (json.dumps(clean, indent=2) + "\n").encode()
+        self.scrubber.files(self.run.path)
 
     # -- the services ---------------------------------------------------------------------------
 
@@ -302,25 +251,6 @@ class ServicesGate:
             if check.status != "passed":
                 failed = f"not run: service {check.id} did not get ready"
         return GateResult(name=GATE, checks=tuple(checks), duration=time.monotonic() - started)
-
-
-def secret_forms(value: str) -> set[str]:
-    """``value`` as it may appear in evidence: as is, as Python shows it (``repr``, as in an
-    assertion's message), escaped in a JSON string (ASCII or not), and each of those escaped in
-    XML or HTML text or attributes, each writer's way (``&quot;`` or a raw ``"``, ``&apos;``,
-    ``&#39;``, ``&#x27;`` or a raw ``'``, ``&gt;`` or a raw ``>``)."""
-    texts = {value, repr(value)[1:-1]}
-    texts |= {json.dumps(t, ensure_ascii=a)[1:-1] for t in set(texts) for a in (True, False)}
-    forms = set(texts)
-    for text in texts:
-        if not any(ch in text for ch in "&<>\"'"):
-            continue
-        base = text.replace("&", "&amp;").replace("<", "&lt;")
-        for gt in (">", "&gt;"):
-            for quote in ('"', "&quot;", "&#34;"):
-                for apos in ("'", "&apos;", "&#39;", "&#x27;"):
-                    forms.add(base.replace(">", gt).replace('"', quote).replace("'", apos))
-    return forms
 
 
 def _check(
