@@ -97,3 +97,121 @@ def test_env_file_values_are_scrubbed_escaped_and_json_evidence_stays_json(
     outcomes = json.loads((run_dir / "tests/outcomes.json").read_text())
     assert {o["outcome"] for o in outcomes} == {"passed", "failed"}
     assert json.loads((run_dir / "config.json").read_text())["verify"]["parallel"] is True
+
+
+COUNTER = """
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits = [0]
+
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits[0] += 1
+            body = str(hits[0]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def test_every_run_at_the_base_gets_services_and_a_tmp_of_its_own(project: Project) -> None:
+    """The head's suite leaves state in the service and in {tmp}: a run at the base sharing them
+    would fail there and make fail-to-pass pass for a change that changes nothing."""
+    project.write({
+        "shipyard.toml": f"""
+            [commands]
+            test = "{PYTEST}"
+            env = {{ SCRATCH = "{{tmp}}" }}
+            [services.counter]
+            start = "python counter.py {{port}}"
+            env = {{ COUNTER_URL = "http://127.0.0.1:{{services.counter.port}}/" }}
+        """,
+        "counter.py": COUNTER,
+        "tests/test_state.py": """
+            import os
+            from pathlib import Path
+            from urllib.request import urlopen
+
+
+            def test_first_hit():
+                assert urlopen(os.environ["COUNTER_URL"]).read() == b"1"
+
+
+            def test_fresh_scratch():
+                marker = Path(os.environ["SCRATCH"]) / "marker"
+                assert not marker.exists()
+                marker.write_text("the head was here")
+        """,
+        "spec.yaml": """
+            task: State
+            acceptance:
+              - {id: fresh, text: Each run starts from a fresh service}
+              - {id: scratch, text: Each run starts from a fresh folder}
+            checks:
+              tests:
+                required:
+                  - {id: tests/test_state.py::test_first_hit, covers: [fresh]}
+                  - {id: tests/test_state.py::test_fresh_scratch, covers: [scratch]}
+        """,
+    })  # fmt: skip
+    project.commit()
+    run = project.verify("--base", "HEAD")
+    assert run.code == 1, run.stdout + run.stderr
+    assert run.check("suite")["status"] == "passed", run.check("suite")["message"]
+    for name in ("test_first_hit", "test_fresh_scratch"):
+        check = run.check(f"tests/test_state.py::{name}", "fail_to_pass")
+        assert check["status"] == "failed", check
+        assert check["message"].startswith("passes against the base code")
+    assert run.check("no-weakening")["status"] == "passed"
+    run_dir = Path(run.json["run_dir"])
+    assert (run_dir / "base/original/services/counter.log").is_file()
+
+
+def test_a_run_at_the_base_whose_services_do_not_start_is_an_error(project: Project) -> None:
+    project.write({
+        "shipyard.toml": f"""
+            [commands]
+            test = "{PYTEST}"
+            [services.flaky]
+            start = "python flaky.py {{port}}"
+            ready_timeout = 5
+        """,
+        "flaky.py": """
+            import os, socket, sys, time
+            first = os.path.join(os.path.dirname(os.path.abspath(__file__)), "started-once")
+            if os.path.exists(first):
+                sys.exit("the second start fails")
+            open(first, "w").close()
+            server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+            time.sleep(120)
+        """,
+        ".gitignore": "started-once\\n",
+        "tests/test_x.py": "def test_x():\\n    pass\\n",
+        "spec.yaml": """
+            task: X
+            acceptance:
+              - {id: x, text: X}
+            checks:
+              tests:
+                required:
+                  - {id: tests/test_x.py::test_x, covers: [x]}
+        """,
+    })  # fmt: skip
+    project.commit()
+    run = project.verify("--base", "HEAD")
+    assert run.code == 1, run.stdout + run.stderr
+    weak = run.check("no-weakening")
+    assert weak["status"] == "error", weak
+    assert "could not be isolated from the head's run" in weak["message"]
+    assert "the second start fails" in weak["message"]
+    ftp = run.check("tests/test_x.py::test_x", "fail_to_pass")
+    assert ftp["status"] == "error", ftp

@@ -18,11 +18,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard import workspace
+from shipyard import process, workspace
 from shipyard.exceptions import CommandNotFound
 from shipyard.excerpt import decisive_line, first_and_decisive
 from shipyard.gates import Context
@@ -68,14 +68,12 @@ def run_at_base(
     assert ctx.base is not None
     bounds = bounds or Bounds(baseline=Limit(), required=Limit())
     with workspace.worktree(ctx.project, ctx.base) as tree:
-        env = base_env(ctx, tree)
         identical = all(_same_file(ctx.project / f, tree / f) for f in files)
         if not files or identical:
-            baseline = _run(runs, tree, ORIGINAL, env, bounds.baseline)
+            baseline = _run(runs, tree, ORIGINAL, bounds.baseline)
             return BaseRuns(baseline=baseline, required=baseline if files else None,
                             required_label=ORIGINAL)  # fmt: skip
         with workspace.worktree(ctx.project, ctx.base) as other:
-            other_env = base_env(ctx, other)
             for f in files:
                 source, target = ctx.project / f, other / f
                 if source.is_file():
@@ -85,10 +83,10 @@ def run_at_base(
             def required() -> SuiteRun | None:
                 if bounds.required.stopped:
                     return None
-                return _run(runs, other, WITH_REQUIRED, other_env, bounds.required)
+                return _run(runs, other, WITH_REQUIRED, bounds.required)
 
             ran, found = ctx.lanes.map(
-                [lambda: _run(runs, tree, ORIGINAL, env, bounds.baseline), required]
+                [lambda: _run(runs, tree, ORIGINAL, bounds.baseline), required]
             )
     assert ran is not None
     skipped = bounds.required.why if bounds.required.stopped else None
@@ -100,22 +98,43 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
 
 
-def _run(runs: TestRuns, tree: Path, label: str, env: dict[str, str], limit: Limit) -> SuiteRun:
+def _run(runs: TestRuns, tree: Path, label: str, limit: Limit) -> SuiteRun:
+    """One run at the base, with services and a ``{tmp}`` of its own (``ctx.isolated``); one
+    whose services could not be had is a run without results, never one that shares the
+    head's."""
+    ctx = runs.ctx
+    assert ctx.base is not None
     try:
-        return runs.run(tree, label, env, at_base=True, limit=limit)
+        if ctx.isolated is None:
+            return runs.run(tree, label, base_env(ctx, tree), at_base=True, limit=limit)
+        with ctx.isolated(label) as own:
+            if own.problem is not None:
+                return _not_isolated(ctx, label, own.problem)
+            env = base_env(ctx, tree, own.env)
+            return runs.run(tree, label, env, at_base=True, limit=limit, command=own.test)
     except CommandNotFound as exc:
-        assert runs.ctx.base is not None
-        raise CommandNotFound(f"the run at the base revision {runs.ctx.base[:12]}: {exc}") from exc
+        raise CommandNotFound(f"the run at the base revision {ctx.base[:12]}: {exc}") from exc
 
 
-def base_env(ctx: Context, tree: Path) -> dict[str, str]:
+def _not_isolated(ctx: Context, label: str, problem: str) -> SuiteRun:
+    log = ctx.run.file(f"{label}/output.log")
+    log.write_text(f"not run: {problem}\n", encoding="utf-8")
+    result = process.CommandResult(
+        command=ctx.config.commands.test or "", exit_code=None, duration=0.0, timed_out=False,
+        log=log, tail="",
+    )  # fmt: skip
+    return SuiteRun(result=result, outcomes=None, problem=f"not run: the run {problem}")
+
+
+def base_env(ctx: Context, tree: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The project's environments linked in, and the old code importable first: src/ and the
-    root of the base worktree on PYTHONPATH (then Shipyard's small pytest plugin)."""
+    root of the base worktree on PYTHONPATH (then Shipyard's small pytest plugin). ``env``:
+    the run's own (``ctx.isolated``); ``ctx.env`` by default."""
     for name in LINKED:
         source = ctx.project / name
         if source.is_dir() and not (tree / name).exists():
             (tree / name).symlink_to(source)
-    env = dict(ctx.env)
+    env = dict(ctx.env if env is None else env)
     paths = [str(p) for p in (tree / "src", tree) if p.is_dir()]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])

@@ -235,8 +235,10 @@ def run_suite(
     *,
     at_base: bool = False,
     limit: Limit | None = None,
+    command: str | None = None,
 ) -> SuiteRun:
-    command = ctx.config.commands.test
+    """``command``: the test command with this run's own placeholders (``ctx.isolated``)."""
+    command = command or ctx.config.commands.test
     assert command is not None
     own = ctx.run.file(f"{label}/junit.xml")
     full, report = with_report(command, own, ctx.config.commands.junit, cwd, at_base)
@@ -347,22 +349,23 @@ class TestRuns:
 
     def run(
         self, cwd: Path, label: str, env: dict[str, str] | None = None, *,
-        at_base: bool = False, limit: Limit | None = None,
+        at_base: bool = False, limit: Limit | None = None, command: str | None = None,
     ) -> SuiteRun:  # fmt: skip
         if not self.overlap:
             with self._alone:
-                return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit)
-        found = self._counted(cwd, label, env, at_base, limit, wait=False)
+                return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit,
+                                 command=command)  # fmt: skip
+        found = self._counted(cwd, label, env, at_base, limit, command, wait=False)
         if found.result.ok or not ADDRESS_IN_USE.search(process.tail_of(found.result.log, 200)):
             return found
         found.result.log.replace(found.result.log.with_name(PORT_IN_USE_LOG))  # kept beside
-        again = self._counted(cwd, label, env, at_base, limit, wait=True)
+        again = self._counted(cwd, label, env, at_base, limit, command, wait=True)
         note = "(run again alone: its first run found a port in use)"
         return replace(again, problem=again.problem and f"{again.problem} {note}")
 
     def _counted(
         self, cwd: Path, label: str, env: dict[str, str] | None, at_base: bool,
-        limit: Limit | None, *, wait: bool,
+        limit: Limit | None, command: str | None, *, wait: bool,
     ) -> SuiteRun:  # fmt: skip
         """One run, counted while it runs; with ``wait``, only once no other run is going."""
         with self._changed:
@@ -370,7 +373,9 @@ class TestRuns:
                 self._changed.wait_for(lambda: self._running == 0)
             self._running += 1
         try:
-            return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit)
+            return run_suite(
+                self.ctx, cwd, label, env, at_base=at_base, limit=limit, command=command
+            )
         finally:
             with self._changed:
                 self._running -= 1
