@@ -215,3 +215,30 @@ def test_a_run_at_the_base_whose_services_do_not_start_is_an_error(project: Proj
     assert "the second start fails" in weak["message"]
     ftp = run.check("tests/test_x.py::test_x", "fail_to_pass")
     assert ftp["status"] == "error", ftp
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_cwd_that_is_no_folder_is_bad_input_naming_the_field(
+    project: Project, kind: str
+) -> None:
+    project.write({
+        "shipyard.toml": f'[commands]\ntest = "{PYTEST}"\ncwd = "backend"\n',
+        **({"backend": "not a folder\n"} if kind == "file" else {}),
+    })  # fmt: skip
+    run = project.verify()
+    assert run.code == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    what = "is not a folder" if kind == "file" else "does not exist"
+    assert "shipyard.toml: commands.cwd: " in run.stderr and what in run.stderr
+
+
+def test_a_cwd_missing_at_the_base_is_an_error_verdict(project: Project) -> None:
+    project.write({"shipyard.toml": f'[commands]\ntest = "{PYTEST}"\ncwd = "backend"\n'})
+    project.commit()
+    project.write({"backend/tests/test_x.py": "def test_x():\n    pass\n"})
+    run = project.verify("--base", "HEAD")
+    assert "Traceback" not in run.stderr
+    assert run.check("suite")["status"] == "passed", run.stdout + run.stderr
+    weak = run.check("no-weakening")
+    assert weak["status"] == "error"
+    assert "could not check: commands.cwd does not exist there" in weak["message"]

@@ -83,6 +83,14 @@ class Prepared:
 
     def _prepare(self, config: Config, environ: Mapping[str, str]) -> None:
         self.secrets = self._secrets(config, self.project)
+        if config.commands.cwd is not None:
+            folder = config.commands.folder(self.project)
+            if not folder.is_dir():
+                what = "is not a folder" if folder.exists() else "does not exist"
+                raise ConfigError(
+                    f"{folder} {what}: the commands run in it; give a folder of the project",
+                    file=config.source or None, field="commands.cwd",
+                )  # fmt: skip
         self.original, self.environ = config, environ
         layout = self._layout()
         self.variables: dict[str, str] = layout.variables

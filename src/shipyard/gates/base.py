@@ -22,12 +22,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard import process, workspace
+from shipyard import workspace
 from shipyard.exceptions import CommandNotFound
 from shipyard.excerpt import decisive_line, first_and_decisive
 from shipyard.gates import Context
 from shipyard.gates.junit import TestOutcome
-from shipyard.gates.suite import NOT_PASSING, PYTEST_PLUGIN_DIR, SuiteRun, TestRuns
+from shipyard.gates.suite import NOT_PASSING, PYTEST_PLUGIN_DIR, SuiteRun, TestRuns, not_run
 from shipyard.lanes import Limit
 from shipyard.results import CheckResult, Status
 from shipyard.spec import RequiredTest
@@ -109,21 +109,12 @@ def _run(runs: TestRuns, tree: Path, label: str, limit: Limit) -> SuiteRun:
             return runs.run(tree, label, base_env(ctx, tree), at_base=True, limit=limit)
         with ctx.isolated(label) as own:
             if own.problem is not None:
-                return _not_isolated(ctx, label, own.problem)
+                command = ctx.config.commands.test or ""
+                return not_run(ctx, label, command, f"not run: the run {own.problem}")
             env = base_env(ctx, tree, own.env)
             return runs.run(tree, label, env, at_base=True, limit=limit, command=own.test)
     except CommandNotFound as exc:
         raise CommandNotFound(f"the run at the base revision {ctx.base[:12]}: {exc}") from exc
-
-
-def _not_isolated(ctx: Context, label: str, problem: str) -> SuiteRun:
-    log = ctx.run.file(f"{label}/output.log")
-    log.write_text(f"not run: {problem}\n", encoding="utf-8")
-    result = process.CommandResult(
-        command=ctx.config.commands.test or "", exit_code=None, duration=0.0, timed_out=False,
-        log=log, tail="",
-    )  # fmt: skip
-    return SuiteRun(result=result, outcomes=None, problem=f"not run: the run {problem}")
 
 
 def base_env(ctx: Context, tree: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:

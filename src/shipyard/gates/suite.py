@@ -248,6 +248,9 @@ def run_suite(
     if at_base:
         env["SHIPYARD_RUNNING_FILE"] = str(running)
     root, cwd = cwd, ctx.config.commands.folder(cwd)
+    if not cwd.is_dir():  # the head's is checked before anything runs (shipyard.services)
+        what = "is not a folder" if cwd.exists() else "does not exist"
+        return not_run(ctx, label, command, f"could not check: commands.cwd {what} there: {cwd}")
     with ctx.lanes.slot():
         result = process.run(
             full, cwd=cwd, env=env, timeout=ctx.timeout, log=ctx.run.file(f"{label}/output.log"),
@@ -272,6 +275,16 @@ def run_suite(
     ctx.run.write_json(f"{label}/outcomes.json", [o.__dict__ for o in outcomes.values()])
     problem = stopped if result.timed_out else _problem(outcomes, result)
     return SuiteRun(result=result, outcomes=outcomes, problem=problem, pytest=pytest)
+
+
+def not_run(ctx: Context, label: str, command: str, problem: str) -> SuiteRun:
+    """A run that could not happen: no results, ``problem`` why (also in its output log)."""
+    log = ctx.run.file(f"{label}/output.log")
+    log.write_text(f"{problem}\n", encoding="utf-8")
+    result = process.CommandResult(
+        command=command, exit_code=None, duration=0.0, timed_out=False, log=log, tail=""
+    )
+    return SuiteRun(result=result, outcomes=None, problem=problem)
 
 
 def _rooted(outcomes: dict[str, TestOutcome], cwd: Path, root: Path) -> dict[str, TestOutcome]:
