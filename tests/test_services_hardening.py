@@ -5,8 +5,10 @@ and nothing a service left behind still running after the verify."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from conftest import Project
@@ -242,3 +244,34 @@ def test_a_cwd_missing_at_the_base_is_an_error_verdict(project: Project) -> None
     weak = run.check("no-weakening")
     assert weak["status"] == "error"
     assert "could not check: commands.cwd does not exist there" in weak["message"]
+
+
+def test_a_process_a_service_set_loose_is_killed_at_the_end(project: Project) -> None:
+    """``env -i setsid`` drops the environment tag and the process group: only being
+    Shipyard's (subreaper's) orphan is left to find it by, once the service is stopped."""
+    pidfile = project.path / "escaped.pid"
+    server = "python -m http.server --bind 127.0.0.1 {port}"
+    project.write({
+        "shipyard.toml": f"""
+            [commands]
+            test = "{PYTEST}"
+            [services.web]
+            start = "sh -c 'env -i setsid sleep 300 & echo $! > {pidfile}; exec {server}'"
+        """,
+        "tests/test_x.py": "def test_x():\n    pass\n",
+    })  # fmt: skip
+    project.commit()
+    run = project.verify()
+    assert run.code == 0, run.stdout + run.stderr
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the process the service set loose outlived the verify"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -181,7 +181,7 @@ class Prepared:
     def _expand(self, text: str, variables: Mapping[str, str], where: str) -> str:
         expanded = applaunch.expand(text, variables)
         if (left := _LEFT.search(expanded)) is not None:
-            known = ", ".join(sorted(k for k in self.variables if k.startswith("services."))) or (
+            known = ", ".join(sorted(f"services.{n}.port" for n in self.original.services)) or (
                 "none: no [services.NAME] is configured"
             )
             raise ConfigError(
@@ -286,6 +286,9 @@ class Prepared:
         """Every service stopped (last started first), every temp folder removed."""
         try:
             self._stop(self.running)
+            # what a service set loose (a daemon's double fork, `env -i setsid ...`) was
+            # re-parented to Shipyard, the subreaper, when the service's group was stopped
+            process.kill_adopted()
         finally:
             for path in self.temps:
                 shutil.rmtree(path, ignore_errors=True)
