@@ -114,7 +114,7 @@ def with_report(
     if kind == "vitest":
         words = set(_words(command))
         run = [] if {"run", "--run"} & words else ["--run"]  # never watch mode
-        vitest = [*run, "--reporter=default", "--reporter=junit", f"--outputFile.junit={report}"]
+        vitest = [*run, "--reporter=default", "--reporter=junit", f"--outputFile={report}"]
         return _append_to_runner(command, shlex.join(vitest), _is_vitest), report
     if kind == "jest":
         jest = shlex.join(["--reporters=default", "--reporters=jest-junit"])
