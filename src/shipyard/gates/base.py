@@ -118,13 +118,16 @@ def _run(runs: TestRuns, tree: Path, label: str, limit: Limit) -> SuiteRun:
 
 
 def base_env(ctx: Context, tree: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The project's environments linked in, and the old code importable first: src/ and the
-    root of the base worktree on PYTHONPATH (then Shipyard's small pytest plugin). ``env``:
-    the run's own (``ctx.isolated``); ``ctx.env`` by default."""
-    for name in LINKED:
-        source = ctx.project / name
-        if source.is_dir() and not (tree / name).exists():
-            (tree / name).symlink_to(source)
+    """The project's environments (at its root and in the ``[commands] cwd``) linked in, and
+    the old code importable first: src/ and the root of the base worktree on PYTHONPATH (then
+    Shipyard's small pytest plugin). ``env``: the run's own (``ctx.isolated``), else
+    ``ctx.env``."""
+    folders = {Path(), Path(ctx.config.commands.cwd or ".")}  # the root, the [commands] cwd
+    for folder in folders:
+        for name in LINKED:
+            source, target = ctx.project / folder / name, tree / folder / name
+            if source.is_dir() and target.parent.is_dir() and not target.exists():
+                target.symlink_to(source)
     env = dict(ctx.env if env is None else env)
     paths = [str(p) for p in (tree / "src", tree) if p.is_dir()]
     if env.get("PYTHONPATH"):

@@ -11,15 +11,17 @@ was running then.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shipyard import process
-from shipyard.exceptions import ConfigError, EnvironmentProblem
+from shipyard.exceptions import CommandNotFound, ConfigError, EnvironmentProblem
 from shipyard.gates import Context
 from shipyard.gates.junit import (
     INTERRUPTED,
@@ -68,6 +70,7 @@ def _is_jest(word: str) -> bool:
 
 
 JEST_JUNIT_FIX = "npm install --save-dev jest-junit"
+JEST_FIX = "npm install --save-dev jest jest-junit"
 
 
 def runs_pytest(command: str) -> bool:
@@ -148,13 +151,20 @@ def _script_hint(command: str, project: Path) -> str:
     )
 
 
-def report_env(command: str, report: Path, cwd: Path) -> dict[str, str]:
+def report_env(
+    command: str, report: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """What the runner's reporter reads from the environment: for jest, jest-junit's settings
-    (they override a ``jest-junit`` key in package.json), once it is known to be installed."""
+    (they override a ``jest-junit`` key in package.json), once jest and jest-junit are known to
+    be installed where the suite runs (``cwd``, the ``[commands] cwd``, or a folder above)."""
     if runner(command) != "jest":
         return {}
-    if not any((d / "node_modules" / "jest-junit" / "package.json").is_file()
-               for d in (cwd, *cwd.parents)):  # fmt: skip
+    if not _installed("jest", cwd) and not _jest_program(command, cwd, env or os.environ):
+        raise CommandNotFound(
+            f"commands.test: jest is not installed in {cwd} (no node_modules/jest there or "
+            f"above, and the command's jest is not there): install it with `{JEST_FIX}`"
+        )
+    if not _installed("jest-junit", cwd):
         raise EnvironmentProblem(
             f"jest-junit is not installed in {cwd}: Shipyard reads jest's per-test results from "
             f"the JUnit report jest-junit writes; install it with `{JEST_JUNIT_FIX}`"
@@ -168,6 +178,21 @@ def report_env(command: str, report: Path, cwd: Path) -> dict[str, str]:
         "JEST_JUNIT_TITLE": "{classname} > {title}",
         "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS": "true",
     }
+
+
+def _installed(package: str, cwd: Path) -> bool:
+    return any((d / "node_modules" / package / "package.json").is_file()
+               for d in (cwd, *cwd.parents))  # fmt: skip
+
+
+def _jest_program(command: str, cwd: Path, env: Mapping[str, str]) -> bool:
+    """The command's jest exists: a path to it, or a ``jest`` on PATH (a global install)."""
+    for word in _words(command):
+        if _is_jest(word):
+            if os.sep in word:
+                return (cwd / word).exists()
+            return shutil.which(word, path=env.get("PATH", os.defpath)) is not None
+    return False
 
 
 def _words(command: str) -> list[str]:
@@ -243,14 +268,14 @@ def run_suite(
     own = ctx.run.file(f"{label}/junit.xml")
     full, report = with_report(command, own, ctx.config.commands.junit, cwd, at_base)
     _clear(report, None if report == own else cwd, ctx.config.source)
-    env = {**(env or ctx.env), **report_env(command, report, cwd)}
-    running = ctx.run.file(f"{label}/running.txt")
-    if at_base:
-        env["SHIPYARD_RUNNING_FILE"] = str(running)
     root, cwd = cwd, ctx.config.commands.folder(cwd)
     if not cwd.is_dir():  # the head's is checked before anything runs (shipyard.services)
         what = "is not a folder" if cwd.exists() else "does not exist"
         return not_run(ctx, label, command, f"could not check: commands.cwd {what} there: {cwd}")
+    env = {**(env or ctx.env), **report_env(command, report, cwd, env or ctx.env)}
+    running = ctx.run.file(f"{label}/running.txt")
+    if at_base:
+        env["SHIPYARD_RUNNING_FILE"] = str(running)
     with ctx.lanes.slot():
         result = process.run(
             full, cwd=cwd, env=env, timeout=ctx.timeout, log=ctx.run.file(f"{label}/output.log"),
