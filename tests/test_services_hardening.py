@@ -275,3 +275,19 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_a_ready_command_missing_its_program_inside_sh_cannot_check(project: Project) -> None:
+    project.write({
+        "shipyard.toml": """
+            [services.db]
+            start = "sleep 30"
+            ready_command = "sh -c 'no-such-probe-tool --quiet'"
+            ready_timeout = 20
+        """
+    })  # fmt: skip
+    started = time.monotonic()
+    run = project.verify()
+    assert run.code == 3, run.stdout + run.stderr
+    assert "services.db.ready_command" in run.stderr and "no-such-probe-tool" in run.stderr
+    assert time.monotonic() - started < 15, "it waited for the ready_timeout"
