@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from conftest import Project
+from shipyard.config_services import read_env_file
 
 SECRET = "tok-5f2c9a-very-secret"
 PYTEST = "python -m pytest -q -p no:cacheprovider"
@@ -291,3 +292,27 @@ def test_a_ready_command_missing_its_program_inside_sh_cannot_check(project: Pro
     assert run.code == 3, run.stdout + run.stderr
     assert "services.db.ready_command" in run.stderr and "no-such-probe-tool" in run.stderr
     assert time.monotonic() - started < 15, "it waited for the ready_timeout"
+
+
+def test_env_file_quotes_go_also_before_a_comment(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        'A="quoted value" # the comment\n'
+        "B='single'\t# another\n"
+        'C="has # inside"\n'
+        "D=plain # comment\n"
+        'E="a"b"\n'
+        "F=x#y\n"
+    )
+    assert read_env_file(env, source="shipyard.toml") == {
+        "A": "quoted value", "B": "single", "C": "has # inside", "D": "plain", "E": 'a"b',
+        "F": "x#y",
+    }  # fmt: skip
+
+
+def test_a_missing_env_file_names_the_line_that_sets_it(project: Project) -> None:
+    project.write({"shipyard.toml": f'[commands]\ntest = "{PYTEST}"\nenv_file = ".env.test"\n'})
+    run = project.verify()
+    assert run.code == 2, run.stdout + run.stderr
+    assert "shipyard.toml:3: commands.env_file: " in run.stderr
+    assert ".env.test does not exist (the env_file" in run.stderr

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shipyard import leftovers, process
-from shipyard.config import Config
+from shipyard.config import Config, config_line
 from shipyard.config_services import ServiceConfig, read_env_file
 from shipyard.evidence import RunDir
 from shipyard.exceptions import CommandNotFound, ConfigError
@@ -90,6 +90,7 @@ class Prepared:
                 raise ConfigError(
                     f"{folder} {what}: the commands run in it; give a folder of the project",
                     file=config.source or None, field="commands.cwd",
+                    line=config_line(config, "commands", "cwd"),
                 )  # fmt: skip
         self.original, self.environ = config, environ
         layout = self._layout()
@@ -169,7 +170,8 @@ class Prepared:
         self.file_values: dict[str, str] = {}
         if config.commands.env_file is not None:
             path = project / config.commands.env_file
-            self.file_values = read_env_file(path, source=config.source)
+            line = config_line(config, "commands", "env_file")
+            self.file_values = read_env_file(path, source=config.source, line=line)
         self.scrubber = Scrubber(self.file_values.values())
         return self.scrubber.secrets
 
