@@ -2,8 +2,9 @@
 
 * ``[commands] env_file`` is read, then ``[commands] env`` laid over it, both over the caller's
   environment; the result is the environment of every command the verify runs. The file's
-  values (those of 4 characters or more) are scrubbed from every result message and every file
-  of the run's evidence, after each gate and at the end.
+  values (those of 4 characters or more) are scrubbed (:mod:`shipyard.scrub`) from every
+  result message, the error a verify ends with, and every file of the run's evidence, after
+  each gate and at the end.
 * Placeholders: ``{workdir}`` (the project), ``{tmp}`` (a fresh folder for the commands) and
   ``{services.NAME.port}`` expand in ``[commands] build``/``test``/``env`` and in the services'
   ``start``, ``ready_command`` and ``env``; the app and the CLI checks get the service ports
@@ -14,7 +15,10 @@
   ready fails its check ``service NAME`` (the gates after it are not run); a program that is not
   there is exit 3. Their ``env`` is exported to the build, the tests, the base runs, the app and
   the CLI checks. :func:`prepared` stops each whole process group (SIGTERM, then SIGKILL after
-  ``stop_timeout``) and removes the temp folders in ``finally``.
+  ``stop_timeout``), then kills what they set loose (re-parented to Shipyard, the subreaper),
+  and removes the temp folders in ``finally``.
+* Each run at the base revision gets services and a ``{tmp}`` of its own
+  (:meth:`Prepared.isolated`), so that what the head's run left in them cannot change it.
 """
 
 from __future__ import annotations
