@@ -11,18 +11,17 @@ was running then.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shipyard import process
-from shipyard.exceptions import CommandNotFound, ConfigError, EnvironmentProblem
+from shipyard.exceptions import ConfigError
 from shipyard.gates import Context
+from shipyard.gates.jest import is_jest, jest_env
 from shipyard.gates.junit import (
     INTERRUPTED,
     ReportError,
@@ -65,14 +64,6 @@ def _is_vitest(word: str) -> bool:
     return word == "vitest" or word.endswith(("/vitest", "/vitest.mjs"))
 
 
-def _is_jest(word: str) -> bool:
-    return word == "jest" or word.endswith(("/jest", "/jest.js"))
-
-
-JEST_JUNIT_FIX = "npm install --save-dev jest-junit"
-JEST_FIX = "npm install --save-dev jest jest-junit"
-
-
 def runs_pytest(command: str) -> bool:
     return any(_is_pytest(w) for w in _words(command))
 
@@ -88,7 +79,7 @@ def runner(command: str) -> str | None:
         return "pytest"
     if NODE_TEST.search(command):
         return "node"
-    for name, test in (("mocha", _is_mocha), ("vitest", _is_vitest), ("jest", _is_jest)):
+    for name, test in (("mocha", _is_mocha), ("vitest", _is_vitest), ("jest", is_jest)):
         if any(test(w) for w in words):
             return name
     return None
@@ -121,7 +112,7 @@ def with_report(
         return _append_to_runner(command, shlex.join(vitest), _is_vitest), report
     if kind == "jest":
         jest = shlex.join(["--reporters=default", "--reporters=jest-junit"])
-        return _append_to_runner(command, jest, _is_jest), report
+        return _append_to_runner(command, jest, is_jest), report
     if junit:
         return command, project / junit
     raise ConfigError(
@@ -154,45 +145,8 @@ def _script_hint(command: str, project: Path) -> str:
 def report_env(
     command: str, report: Path, cwd: Path, env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """What the runner's reporter reads from the environment: for jest, jest-junit's settings
-    (they override a ``jest-junit`` key in package.json), once jest and jest-junit are known to
-    be installed where the suite runs (``cwd``, the ``[commands] cwd``, or a folder above)."""
-    if runner(command) != "jest":
-        return {}
-    if not _installed("jest", cwd) and not _jest_program(command, cwd, env or os.environ):
-        raise CommandNotFound(
-            f"commands.test: jest is not installed in {cwd} (no node_modules/jest there or "
-            f"above, and the command's jest is not there): install it with `{JEST_FIX}`"
-        )
-    if not _installed("jest-junit", cwd):
-        raise EnvironmentProblem(
-            f"jest-junit is not installed in {cwd}: Shipyard reads jest's per-test results from "
-            f"the JUnit report jest-junit writes; install it with `{JEST_JUNIT_FIX}`"
-        )
-    return {
-        "JEST_JUNIT_OUTPUT_FILE": str(report),
-        "JEST_JUNIT_UNIQUE_OUTPUT_NAME": "false",
-        "JEST_JUNIT_ADD_FILE_ATTRIBUTE": "true",
-        "JEST_JUNIT_ANCESTOR_SEPARATOR": " > ",
-        "JEST_JUNIT_CLASSNAME": "{filepath}",
-        "JEST_JUNIT_TITLE": "{classname} > {title}",
-        "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS": "true",
-    }
-
-
-def _installed(package: str, cwd: Path) -> bool:
-    return any((d / "node_modules" / package / "package.json").is_file()
-               for d in (cwd, *cwd.parents))  # fmt: skip
-
-
-def _jest_program(command: str, cwd: Path, env: Mapping[str, str]) -> bool:
-    """The command's jest exists: a path to it, or a ``jest`` on PATH (a global install)."""
-    for word in _words(command):
-        if _is_jest(word):
-            if os.sep in word:
-                return (cwd / word).exists()
-            return shutil.which(word, path=env.get("PATH", os.defpath)) is not None
-    return False
+    """What the runner's reporter reads from the environment (jest: :func:`jest.jest_env`)."""
+    return jest_env(command, report, cwd, env) if runner(command) == "jest" else {}
 
 
 def _words(command: str) -> list[str]:
