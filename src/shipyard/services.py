@@ -112,9 +112,9 @@ class Prepared:
         shared = {"workdir": str(project)}
         ports = {name: applaunch.free_port() for name in config.services}
         shared |= {f"services.{name}.port": str(port) for name, port in ports.items()}
-        own, tmp = dict(shared), self._temp("commands") if self.needs_tmp else None
-        if tmp is not None:
-            own["tmp"] = str(tmp)
+        own, scratch = dict(shared), self._temp("commands") if self.needs_tmp else None
+        if scratch is not None:
+            own["tmp"] = str(scratch)
         env = {**self.environ, **self.file_values}
         env |= {k: self._expand(v, own, f"commands.env.{k}") for k, v in commands.env.items()}
         services = [
@@ -131,7 +131,7 @@ class Prepared:
         )
         test = self._expand(commands.test, own, "commands.test") if commands.test else None
         return _Layout(variables=shared, env=env, services=services, build=build, test=test,
-                       tmp=tmp)  # fmt: skip
+                       tmp=scratch)  # fmt: skip
 
     @property
     def needs_tmp(self) -> bool:
