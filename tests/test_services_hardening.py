@@ -232,7 +232,7 @@ def test_a_cwd_that_is_no_folder_is_bad_input_naming_the_field(
     assert run.code == 2, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     what = "is not a folder" if kind == "file" else "does not exist"
-    assert "shipyard.toml: commands.cwd: " in run.stderr and what in run.stderr
+    assert "shipyard.toml:3: commands.cwd: " in run.stderr and what in run.stderr
 
 
 def test_a_cwd_missing_at_the_base_is_an_error_verdict(project: Project) -> None:
