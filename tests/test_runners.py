@@ -220,9 +220,9 @@ def test_a_jest_file_that_fails_to_load_is_its_own_id(project: Project) -> None:
     ("command", "expected"),
     [
         ("npx vitest", "npx vitest --run --reporter=default --reporter=junit "
-         "--outputFile.junit=R"),
+         "--outputFile=R"),
         ("vitest run --coverage | tee log", "vitest run --coverage --reporter=default "
-         "--reporter=junit --outputFile.junit=R | tee log"),
+         "--reporter=junit --outputFile=R | tee log"),
         ("npx jest --ci", "npx jest --ci --reporters=default --reporters=jest-junit"),
         ("python -m pytest -k jest",
          "python -m pytest -k jest --junitxml=R -o junit_family=xunit1"),

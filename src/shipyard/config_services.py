@@ -22,6 +22,7 @@ SERVICE_NAME = r"^[A-Za-z0-9_-]+$"
 ServiceName = Annotated[str, Field(pattern=SERVICE_NAME)]
 """What ``{services.NAME.port}`` names: letters, digits, ``_`` and ``-``."""
 _MAX_SECONDS = 7 * 24 * 3600
+_COMMENT = re.compile(r"\s#")
 _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
 
 
@@ -69,18 +70,20 @@ class ServiceConfig(BaseModel):
         return self
 
 
-def read_env_file(path: Path, *, source: str) -> dict[str, str]:
+def read_env_file(path: Path, *, source: str, line: int | None = None) -> dict[str, str]:
     """``KEY=VALUE`` lines (``export`` allowed, ``#`` comments, blank lines, a value in single
-    or double quotes kept as written). A bad line is bad input naming the file and the line,
-    never quoting it: the values are secrets."""
+    or double quotes kept as written, a comment after it allowed). A bad line is bad input
+    naming the file and the line, never quoting it: the values are secrets. ``line``: where
+    ``source`` sets ``env_file``, for the error when the file is not there."""
     if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
         raise ConfigError(
-            f"{path} does not exist (or is not a file)", file=source or None,
-            field="commands.env_file",
+            f"{path} {what} (the env_file to read the commands' variables from)",
+            file=source or None, field="commands.env_file", line=line,
         )  # fmt: skip
     values: dict[str, str] = {}
-    for number, line in enumerate(read_text(path, ConfigError).splitlines(), start=1):
-        stripped = line.strip()
+    for number, text in enumerate(read_text(path, ConfigError).splitlines(), start=1):
+        stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             continue
         found = _ENV_LINE.match(stripped)
@@ -89,10 +92,17 @@ def read_env_file(path: Path, *, source: str) -> dict[str, str]:
                 "not a KEY=VALUE line (the line is not shown: it may hold a secret)",
                 file=str(path), line=number,
             )  # fmt: skip
-        name, value = found.group(1), found.group(2).strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[name] = value
+        values[found.group(1)] = _value(found.group(2).strip())
     return values
+
+
+def _value(value: str) -> str:
+    """A value without its quotes (``"v"``, ``'v'``, ``"v" # comment``) or its comment."""
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        rest = value[end + 1 :].strip() if end > 0 else "not closed"
+        if not rest or rest.startswith("#"):
+            return value[1:end]
+        if len(value) >= 2 and value[-1] == value[0]:
+            return value[1:-1]
+    return _COMMENT.split(value, 1)[0].rstrip()

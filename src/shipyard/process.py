@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from shipyard.lanes import Limit
 
 SHELL_CHARS = set("|&;<>()$`*?[]{}~!#\n\\")
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash"})
+"""A command run through one of these that exits 127 saying "not found" lacks a program."""
 TAIL_BYTES = 16_384
 KILL_GRACE = 2.0
 TAG_VARIABLE = "SHIPYARD_PROCESS_TAG"
@@ -337,7 +339,7 @@ def run(
         stop_group(proc, grace=KILL_GRACE if timed_out else 0.2)
     duration = time.monotonic() - started
     exit_code = None if timed_out else proc.returncode
-    if exit_code == 127 and argv[0] == "/bin/sh" and "not found" in tail_of(log):
+    if exit_code == 127 and Path(argv[0]).name in SHELLS and _not_found(tail_of(log)):
         raise CommandNotFound(f"{what}: a program in {shown!r} was not found:\n{tail_of(log, 5)}")
     return CommandResult(
         command=shown,
@@ -347,6 +349,10 @@ def run(
         log=log,
         tail=tail_of(log),
     )
+
+
+def _not_found(tail: str) -> bool:
+    return "not found" in tail or "No such file or directory" in tail
 
 
 LIMIT_POLL = 0.1

@@ -180,7 +180,7 @@ def _run(
     with services.prepared(project, config, env, run) as prepared:
         ctx = Context(
             project=project, config=prepared.config, spec=spec, run=run, base=base_sha,
-            env=prepared.env, variables=prepared.variables,
+            env=prepared.env, variables=prepared.variables, isolated=prepared.isolated,
             lanes=Lanes(config.verify.parallel),
             fail_to_pass_only=(
                 changed_required(project, base_sha, spec)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +14,16 @@ from shipyard.evidence import RunDir
 from shipyard.lanes import Lanes
 from shipyard.results import GateResult
 from shipyard.spec import Spec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Isolated:
+    """What one run at the base revision runs with: its environment and test command, with the
+    ports and folders of services of its own; ``problem``: why they could not be had."""
+
+    env: Mapping[str, str]
+    test: str | None
+    problem: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +43,9 @@ class Context:
     variables: Mapping[str, str] = field(default_factory=dict)
     """Placeholders every command may use (``workdir``, ``services.NAME.port``); the app and the
     CLI checks add their own ``port`` and ``tmp``."""
+    isolated: Callable[[str], AbstractContextManager[Isolated]] | None = None
+    """For a run at the base revision labelled so: its own services and ``{tmp}``
+    (:meth:`shipyard.services.Prepared.isolated`); None: the run shares ``env``."""
 
     @property
     def timeout(self) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from shipyard.exceptions import CommandNotFound
 from shipyard.excerpt import decisive_line, first_and_decisive
 from shipyard.gates import Context
 from shipyard.gates.junit import TestOutcome
-from shipyard.gates.suite import NOT_PASSING, PYTEST_PLUGIN_DIR, SuiteRun, TestRuns
+from shipyard.gates.suite import NOT_PASSING, PYTEST_PLUGIN_DIR, SuiteRun, TestRuns, not_run
 from shipyard.lanes import Limit
 from shipyard.results import CheckResult, Status
 from shipyard.spec import RequiredTest
@@ -68,14 +68,12 @@ def run_at_base(
     assert ctx.base is not None
     bounds = bounds or Bounds(baseline=Limit(), required=Limit())
     with workspace.worktree(ctx.project, ctx.base) as tree:
-        env = base_env(ctx, tree)
         identical = all(_same_file(ctx.project / f, tree / f) for f in files)
         if not files or identical:
-            baseline = _run(runs, tree, ORIGINAL, env, bounds.baseline)
+            baseline = _run(runs, tree, ORIGINAL, bounds.baseline)
             return BaseRuns(baseline=baseline, required=baseline if files else None,
                             required_label=ORIGINAL)  # fmt: skip
         with workspace.worktree(ctx.project, ctx.base) as other:
-            other_env = base_env(ctx, other)
             for f in files:
                 source, target = ctx.project / f, other / f
                 if source.is_file():
@@ -85,10 +83,10 @@ def run_at_base(
             def required() -> SuiteRun | None:
                 if bounds.required.stopped:
                     return None
-                return _run(runs, other, WITH_REQUIRED, other_env, bounds.required)
+                return _run(runs, other, WITH_REQUIRED, bounds.required)
 
             ran, found = ctx.lanes.map(
-                [lambda: _run(runs, tree, ORIGINAL, env, bounds.baseline), required]
+                [lambda: _run(runs, tree, ORIGINAL, bounds.baseline), required]
             )
     assert ran is not None
     skipped = bounds.required.why if bounds.required.stopped else None
@@ -100,22 +98,37 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.is_file() and b.is_file() and a.read_bytes() == b.read_bytes()
 
 
-def _run(runs: TestRuns, tree: Path, label: str, env: dict[str, str], limit: Limit) -> SuiteRun:
+def _run(runs: TestRuns, tree: Path, label: str, limit: Limit) -> SuiteRun:
+    """One run at the base, with services and a ``{tmp}`` of its own (``ctx.isolated``); one
+    whose services could not be had is a run without results, never one that shares the
+    head's."""
+    ctx = runs.ctx
+    assert ctx.base is not None
     try:
-        return runs.run(tree, label, env, at_base=True, limit=limit)
+        if ctx.isolated is None:
+            return runs.run(tree, label, base_env(ctx, tree), at_base=True, limit=limit)
+        with ctx.isolated(label) as own:
+            if own.problem is not None:
+                command = ctx.config.commands.test or ""
+                return not_run(ctx, label, command, f"not run: the run {own.problem}")
+            env = base_env(ctx, tree, own.env)
+            return runs.run(tree, label, env, at_base=True, limit=limit, command=own.test)
     except CommandNotFound as exc:
-        assert runs.ctx.base is not None
-        raise CommandNotFound(f"the run at the base revision {runs.ctx.base[:12]}: {exc}") from exc
+        raise CommandNotFound(f"the run at the base revision {ctx.base[:12]}: {exc}") from exc
 
 
-def base_env(ctx: Context, tree: Path) -> dict[str, str]:
-    """The project's environments linked in, and the old code importable first: src/ and the
-    root of the base worktree on PYTHONPATH (then Shipyard's small pytest plugin)."""
-    for name in LINKED:
-        source = ctx.project / name
-        if source.is_dir() and not (tree / name).exists():
-            (tree / name).symlink_to(source)
-    env = dict(ctx.env)
+def base_env(ctx: Context, tree: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The project's environments (at its root and in the ``[commands] cwd``) linked in, and
+    the old code importable first: src/ and the root of the base worktree on PYTHONPATH (then
+    Shipyard's small pytest plugin). ``env``: the run's own (``ctx.isolated``), else
+    ``ctx.env``."""
+    folders = {Path(), Path(ctx.config.commands.cwd or ".")}  # the root, the [commands] cwd
+    for folder in folders:
+        for name in LINKED:
+            source, target = ctx.project / folder / name, tree / folder / name
+            if source.is_dir() and target.parent.is_dir() and not target.exists():
+                target.symlink_to(source)
+    env = dict(ctx.env if env is None else env)
     paths = [str(p) for p in (tree / "src", tree) if p.is_dir()]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])

@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shipyard import process
-from shipyard.exceptions import ConfigError, EnvironmentProblem
+from shipyard.exceptions import ConfigError
 from shipyard.gates import Context
+from shipyard.gates.jest import is_jest, jest_env
 from shipyard.gates.junit import (
     INTERRUPTED,
     ReportError,
@@ -63,13 +64,6 @@ def _is_vitest(word: str) -> bool:
     return word == "vitest" or word.endswith(("/vitest", "/vitest.mjs"))
 
 
-def _is_jest(word: str) -> bool:
-    return word == "jest" or word.endswith(("/jest", "/jest.js"))
-
-
-JEST_JUNIT_FIX = "npm install --save-dev jest-junit"
-
-
 def runs_pytest(command: str) -> bool:
     return any(_is_pytest(w) for w in _words(command))
 
@@ -85,7 +79,7 @@ def runner(command: str) -> str | None:
         return "pytest"
     if NODE_TEST.search(command):
         return "node"
-    for name, test in (("mocha", _is_mocha), ("vitest", _is_vitest), ("jest", _is_jest)):
+    for name, test in (("mocha", _is_mocha), ("vitest", _is_vitest), ("jest", is_jest)):
         if any(test(w) for w in words):
             return name
     return None
@@ -114,11 +108,11 @@ def with_report(
     if kind == "vitest":
         words = set(_words(command))
         run = [] if {"run", "--run"} & words else ["--run"]  # never watch mode
-        vitest = [*run, "--reporter=default", "--reporter=junit", f"--outputFile.junit={report}"]
+        vitest = [*run, "--reporter=default", "--reporter=junit", f"--outputFile={report}"]
         return _append_to_runner(command, shlex.join(vitest), _is_vitest), report
     if kind == "jest":
         jest = shlex.join(["--reporters=default", "--reporters=jest-junit"])
-        return _append_to_runner(command, jest, _is_jest), report
+        return _append_to_runner(command, jest, is_jest), report
     if junit:
         return command, project / junit
     raise ConfigError(
@@ -148,26 +142,11 @@ def _script_hint(command: str, project: Path) -> str:
     )
 
 
-def report_env(command: str, report: Path, cwd: Path) -> dict[str, str]:
-    """What the runner's reporter reads from the environment: for jest, jest-junit's settings
-    (they override a ``jest-junit`` key in package.json), once it is known to be installed."""
-    if runner(command) != "jest":
-        return {}
-    if not any((d / "node_modules" / "jest-junit" / "package.json").is_file()
-               for d in (cwd, *cwd.parents)):  # fmt: skip
-        raise EnvironmentProblem(
-            f"jest-junit is not installed in {cwd}: Shipyard reads jest's per-test results from "
-            f"the JUnit report jest-junit writes; install it with `{JEST_JUNIT_FIX}`"
-        )
-    return {
-        "JEST_JUNIT_OUTPUT_FILE": str(report),
-        "JEST_JUNIT_UNIQUE_OUTPUT_NAME": "false",
-        "JEST_JUNIT_ADD_FILE_ATTRIBUTE": "true",
-        "JEST_JUNIT_ANCESTOR_SEPARATOR": " > ",
-        "JEST_JUNIT_CLASSNAME": "{filepath}",
-        "JEST_JUNIT_TITLE": "{classname} > {title}",
-        "JEST_JUNIT_REPORT_TEST_SUITE_ERRORS": "true",
-    }
+def report_env(
+    command: str, report: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What the runner's reporter reads from the environment (jest: :func:`jest.jest_env`)."""
+    return jest_env(command, report, cwd, env) if runner(command) == "jest" else {}
 
 
 def _words(command: str) -> list[str]:
@@ -235,17 +214,22 @@ def run_suite(
     *,
     at_base: bool = False,
     limit: Limit | None = None,
+    command: str | None = None,
 ) -> SuiteRun:
-    command = ctx.config.commands.test
+    """``command``: the test command with this run's own placeholders (``ctx.isolated``)."""
+    command = command or ctx.config.commands.test
     assert command is not None
     own = ctx.run.file(f"{label}/junit.xml")
     full, report = with_report(command, own, ctx.config.commands.junit, cwd, at_base)
     _clear(report, None if report == own else cwd, ctx.config.source)
-    env = {**(env or ctx.env), **report_env(command, report, cwd)}
+    root, cwd = cwd, ctx.config.commands.folder(cwd)
+    if not cwd.is_dir():  # the head's is checked before anything runs (shipyard.services)
+        what = "is not a folder" if cwd.exists() else "does not exist"
+        return not_run(ctx, label, command, f"could not check: commands.cwd {what} there: {cwd}")
+    env = {**(env or ctx.env), **report_env(command, report, cwd, env or ctx.env)}
     running = ctx.run.file(f"{label}/running.txt")
     if at_base:
         env["SHIPYARD_RUNNING_FILE"] = str(running)
-    root, cwd = cwd, ctx.config.commands.folder(cwd)
     with ctx.lanes.slot():
         result = process.run(
             full, cwd=cwd, env=env, timeout=ctx.timeout, log=ctx.run.file(f"{label}/output.log"),
@@ -270,6 +254,16 @@ def run_suite(
     ctx.run.write_json(f"{label}/outcomes.json", [o.__dict__ for o in outcomes.values()])
     problem = stopped if result.timed_out else _problem(outcomes, result)
     return SuiteRun(result=result, outcomes=outcomes, problem=problem, pytest=pytest)
+
+
+def not_run(ctx: Context, label: str, command: str, problem: str) -> SuiteRun:
+    """A run that could not happen: no results, ``problem`` why (also in its output log)."""
+    log = ctx.run.file(f"{label}/output.log")
+    log.write_text(f"{problem}\n", encoding="utf-8")
+    result = process.CommandResult(
+        command=command, exit_code=None, duration=0.0, timed_out=False, log=log, tail=""
+    )
+    return SuiteRun(result=result, outcomes=None, problem=problem)
 
 
 def _rooted(outcomes: dict[str, TestOutcome], cwd: Path, root: Path) -> dict[str, TestOutcome]:
@@ -347,22 +341,23 @@ class TestRuns:
 
     def run(
         self, cwd: Path, label: str, env: dict[str, str] | None = None, *,
-        at_base: bool = False, limit: Limit | None = None,
+        at_base: bool = False, limit: Limit | None = None, command: str | None = None,
     ) -> SuiteRun:  # fmt: skip
         if not self.overlap:
             with self._alone:
-                return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit)
-        found = self._counted(cwd, label, env, at_base, limit, wait=False)
+                return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit,
+                                 command=command)  # fmt: skip
+        found = self._counted(cwd, label, env, at_base, limit, command, wait=False)
         if found.result.ok or not ADDRESS_IN_USE.search(process.tail_of(found.result.log, 200)):
             return found
         found.result.log.replace(found.result.log.with_name(PORT_IN_USE_LOG))  # kept beside
-        again = self._counted(cwd, label, env, at_base, limit, wait=True)
+        again = self._counted(cwd, label, env, at_base, limit, command, wait=True)
         note = "(run again alone: its first run found a port in use)"
         return replace(again, problem=again.problem and f"{again.problem} {note}")
 
     def _counted(
         self, cwd: Path, label: str, env: dict[str, str] | None, at_base: bool,
-        limit: Limit | None, *, wait: bool,
+        limit: Limit | None, command: str | None, *, wait: bool,
     ) -> SuiteRun:  # fmt: skip
         """One run, counted while it runs; with ``wait``, only once no other run is going."""
         with self._changed:
@@ -370,7 +365,9 @@ class TestRuns:
                 self._changed.wait_for(lambda: self._running == 0)
             self._running += 1
         try:
-            return run_suite(self.ctx, cwd, label, env, at_base=at_base, limit=limit)
+            return run_suite(
+                self.ctx, cwd, label, env, at_base=at_base, limit=limit, command=command
+            )
         finally:
             with self._changed:
                 self._running -= 1

@@ -64,7 +64,8 @@ class TestGate:
                 for r in required
             ]
             return GateResult(name=self.name, checks=tuple(checks))
-        # runs that share one [services] instance (a database) never overlap
+        # with [services], one test run at a time; each run at the base has services of its
+        # own (ctx.isolated), never the head's
         runs = TestRuns(ctx, overlap=False if ctx.config.services else None)
         if ctx.base is None:
             suite, base = runs.run(ctx.project, "tests"), None
