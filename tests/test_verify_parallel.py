@@ -218,3 +218,19 @@ def test_a_head_that_fails_stops_the_fail_to_pass_run_weakening_reports(
     assert weak["status"] == "passed", weak
     assert "s, the bound max(10 x the head suite's" in weak["message"], weak
     within_bound(run, 1)
+
+
+def test_git_is_asked_for_stale_worktrees_only_where_some_can_be(tmp_path: Path) -> None:
+    """Outside a repository, and in one without linked worktrees, a verify runs no git to
+    prune; with a ``.git/worktrees`` folder it asks."""
+    import subprocess
+
+    from shipyard import leftovers
+
+    inner = tmp_path / "project" / "sub"
+    inner.mkdir(parents=True)
+    assert not leftovers._may_have_worktrees(inner)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path / "project", check=True)
+    assert not leftovers._may_have_worktrees(inner)
+    (tmp_path / "project" / ".git" / "worktrees").mkdir()
+    assert leftovers._may_have_worktrees(inner)

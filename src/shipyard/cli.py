@@ -6,6 +6,7 @@ Heavy modules are imported inside the commands so that ``shipyard --help`` stays
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -377,6 +378,13 @@ def _stop(signum: int, _frame: object) -> None:
 
 
 def main() -> None:
+    try:
+        _main()
+    finally:  # the process ends now: spare the interpreter's last garbage collection over
+        gc.freeze()  # every object the imports made (a quarter of a second on a busy machine)
+
+
+def _main() -> None:
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
     try:

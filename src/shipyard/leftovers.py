@@ -92,8 +92,9 @@ def _prune(project: Path) -> list[str]:
 
 
 def _may_have_worktrees(project: Path) -> bool:
-    """False only when the repository's own ``.git`` folder has no ``worktrees``: then there
-    is nothing to prune and git need not be asked (a ``.git`` file, a linked worktree: ask)."""
+    """False when the repository's own ``.git`` folder has no ``worktrees``, or when no folder
+    from ``project`` up has a ``.git`` (not a repository): then there is nothing to prune and
+    git need not be asked (a ``.git`` file, a linked worktree, ``GIT_DIR``: ask)."""
     if os.environ.get("GIT_DIR"):
         return True
     for folder in (project, *project.parents):
@@ -102,4 +103,4 @@ def _may_have_worktrees(project: Path) -> bool:
             return (dot_git / "worktrees").exists()
         if dot_git.exists():
             return True
-    return True
+    return False

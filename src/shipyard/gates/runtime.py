@@ -25,20 +25,20 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard import leftovers
 from shipyard.config import AppConfig, Config
 from shipyard.exceptions import ConfigError, SpecError
 from shipyard.gates import Context, VerifiedCommand
 from shipyard.gates import app as applaunch
-from shipyard.gates.browser import Browser, find_chromium
-from shipyard.gates.clicheck import run_cli_check
-from shipyard.gates.http import run_http_check
-from shipyard.gates.logscan import LogScanner, describe
-from shipyard.gates.sessions import Jars
 from shipyard.results import CheckKind, CheckResult, GateResult, result_of
 from shipyard.spec_steps import resolve_in_project
+
+if TYPE_CHECKING:  # the checks' modules are imported when a spec has checks of their kind
+    from shipyard.gates.browser import Browser
+    from shipyard.gates.logscan import LogScanner
+    from shipyard.gates.sessions import Jars
 
 LOG_SETTLE = 0.02
 """Seconds for the app to finish writing what a check made it log (async loggers)."""
@@ -91,6 +91,8 @@ def _checked_settings(ctx: Context) -> AppConfig | None:
         )
     _files_inside(ctx, planned)
     if any(kind == "ui" for kind, _ in planned):
+        from shipyard.gates.browser import find_chromium
+
         find_chromium(ctx.env)
     return settings
 
@@ -162,11 +164,13 @@ class _Session:
     """The resources of one gate run: the app (when any), its cookie jars, the browser."""
 
     def __init__(self, ctx: Context, settings: AppConfig | None) -> None:
+        from shipyard.gates.browser import Browser
+
         self.ctx, self.settings = ctx, settings
         self.app: applaunch.RunningApp | None = None
         self.scanner: LogScanner | None = None
         self.jars: Jars | None = None
-        self.browser = Browser(ctx.env)
+        self.browser: Browser = Browser(ctx.env)
         self.launches = 0
         self.down: str | None = None
         """Why app-needing checks cannot run, once the app is not running."""
@@ -212,6 +216,8 @@ class _Session:
     def _overlapping(self, flows: list[Any]) -> list[CheckResult]:
         """``parallel`` UI flows at once against the running app, each in a browser of its own
         (the first in the session's); what the app logged meanwhile counts against the first."""
+        from shipyard.gates.browser import Browser
+
         assert self.app is not None and self.jars is not None
         url, jars, ctx = self.app.base_url, self.jars, self.ctx
         cookies = [jars.browser_cookies(f.session) if f.session else [] for f in flows]
@@ -237,6 +243,9 @@ class _Session:
             results[-1] = self._after(results[-1], self.expected)
 
     def _launch(self, check_id: str) -> CheckResult:
+        from shipyard.gates.logscan import LogScanner
+        from shipyard.gates.sessions import Jars
+
         assert self.settings is not None
         self.launches += 1
         launch = applaunch.launch(self.ctx, self.settings, check_id, self.launches)
@@ -251,6 +260,9 @@ class _Session:
         return self._after(launch.check, self.expected)
 
     def _checked(self, kind: str, check: Any) -> CheckResult:
+        from shipyard.gates.clicheck import run_cli_check
+        from shipyard.gates.http import run_http_check
+
         if kind == "http":
             assert self.jars is not None
             client = self.jars.client(check.session)
@@ -273,6 +285,8 @@ class _Session:
 
     def _after(self, result: CheckResult, expected: tuple[int, ...]) -> CheckResult:
         """The app's own output while the check ran; an app that exited meanwhile."""
+        from shipyard.gates.logscan import describe
+
         if self.app is None or self.scanner is None:
             return result
         time.sleep(LOG_SETTLE)
