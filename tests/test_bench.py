@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import ROOT, run_cli
+from fixtures.loop_support import make_project, script, spec_file
 
 BENCH = ROOT / "bench"
 MISTAKES = ("pycalc-power", "pycalc-mod", "pycalc-log")
@@ -206,3 +208,39 @@ def test_a_naive_run_ships_its_first_submission_unchecked(tmp_path):
     assert config["knowledge"]["enabled"] is False
     memory = run_cli("memory", "list", "--json", cwd=project).json
     assert memory["entries"] == []  # nothing learned: no memory in the naive loop
+    # ...and its implementer was not told that gates would check its submission
+    system = system_prompt(project / ".shipyard" / "shipyard.db")
+    assert "nothing builds, tests or reviews it after you" in system
+    assert "gates" not in system
+
+
+def system_prompt(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        for (data,) in conn.execute("SELECT data FROM messages ORDER BY seq"):
+            found = json.loads(data)
+            for message in found if isinstance(found, list) else [found]:
+                for part in message["parts"]:
+                    if part.get("part_kind") == "system-prompt":
+                        return str(part["content"])
+    raise AssertionError(f"no system prompt in {db}")
+
+
+def test_a_naive_agent_is_not_promised_gates(tmp_path):
+    project = make_project(tmp_path)
+    agent = tmp_path / "agent.py"
+    agent.write_text(
+        "import pathlib, sys\n"
+        "pathlib.Path('calc.py').write_text(pathlib.Path('calc.py').read_text()"
+        " + '\\n\\ndef multiply(a, b):\\n    return a * b\\n')\n"
+        "print('done')\n"
+    )
+    result = run_cli(
+        "run", "multiply two numbers", "--spec", str(spec_file(tmp_path)), "--naive", "--yes",
+        "--model", f"script:{script(tmp_path)}",
+        "--implementer", f"cmd:{sys.executable} {agent} {{prompt_file}}", cwd=project.path,
+    )  # fmt: skip
+    assert result.code == 0, result.stdout + result.stderr
+    prompts = list((project.path / ".shipyard" / "runs").glob("*/agent-1.prompt.md"))
+    text = prompts[0].read_text()
+    assert "shipped as it is: nothing builds, tests or reviews it after you" in text
+    assert "Shipyard checks the folder itself" not in text and "probes it" not in text
