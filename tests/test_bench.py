@@ -4,6 +4,7 @@ test, a swallowed error) through Shipyard's loop and the naive one, judged by hi
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 import textwrap
@@ -254,7 +255,9 @@ HIDDEN_TEST = (
 )
 
 
-def calc_suite(tmp_path: Path, ids: tuple[str, ...] = ("multiply",)) -> Path:
+def calc_suite(
+    tmp_path: Path, ids: tuple[str, ...] = ("multiply",), mark: str = HIDDEN_MARK
+) -> Path:
     """A suite on the calc project (no build commands): the visible spec asks for multiply,
     the hidden checks (beside it, as in the bundled suite) test it with other numbers."""
     project = make_project(tmp_path / "project")
@@ -264,9 +267,9 @@ def calc_suite(tmp_path: Path, ids: tuple[str, ...] = ("multiply",)) -> Path:
         folder = base / "tasks" / task_id
         (folder / "hidden" / "hidden_files" / "tests").mkdir(parents=True)
         spec_file(folder)  # multiply.spec.yaml
-        (folder / "hidden" / "spec.yaml").write_text(HIDDEN_SPEC)
+        (folder / "hidden" / "spec.yaml").write_text(HIDDEN_SPEC.replace(HIDDEN_MARK, mark))
         (folder / "hidden" / "hidden_files" / "tests" / "test_hidden_multiply.py").write_text(
-            HIDDEN_TEST
+            HIDDEN_TEST.replace(HIDDEN_MARK, mark)
         )
         session = script(folder)
         tasks.append(
@@ -302,11 +305,11 @@ def agent_logs(out: Path, name: str, task_id: str) -> str:
     return "".join(p.read_text() for p in sorted(runs.glob("*/agent-*.log")))
 
 
-def bench(suite: Path, out: Path, agent: Path, *extra: str) -> dict:
+def bench(suite: Path, out: Path, agent: Path, *extra: str, env: dict | None = None) -> dict:
     implementer = f"cmd:{sys.executable} {agent} {{prompt_file}} {' '.join(extra)}".strip()
     result = run_cli(
         "bench", str(suite), "--out", str(out), "--implementer", implementer, "--json",
-        cwd=suite.parent, timeout=900,
+        cwd=suite.parent, timeout=900, env=env,
     )  # fmt: skip
     assert result.code == 0, result.stdout + result.stderr
     return result.json
@@ -333,10 +336,10 @@ def test_the_implementer_reaches_every_pass_and_the_results_name_the_judged_comm
 HOSTILE = '''
 import os, sys, time
 
-MARK = "HIDDEN-" + "MARK-"  # what the hidden checks hold; never whole in this file
 ME = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(ME, "out.txt")) as f:  # told by the test, on no command line
-    OUT = f.read().strip()
+    OUT, SUFFIX = f.read().split()
+MARK = "HIDDEN-" + "MARK-" + SUFFIX  # what the hidden checks hold; never whole in a file
 SKIP = {".venv", ".git", "node_modules", "site-packages", "__pycache__", "lib", "lib64"}
 
 
@@ -405,7 +408,7 @@ def roots():
     for pid in benchmark_processes() - {str(os.getpid())}:
         try:
             cwd = os.readlink(f"/proc/{pid}/cwd")
-            found[cwd] = max(found.get(cwd, 0), 4)
+            found[cwd] = max(found.get(cwd, 0), 6)
         except OSError:
             cwd = "/"
         try:
@@ -424,10 +427,10 @@ def roots():
                 folder = path if os.path.isdir(path) else os.path.dirname(path)
                 for where in (folder, os.path.dirname(folder)):
                     if where not in ("/", ""):
-                        found[where] = max(found.get(where, 0), 6)
+                        found[where] = max(found.get(where, 0), 8)
     here = os.getcwd()
     while here != "/":
-        found[here] = max(found.get(here, 0), 3)
+        found[here] = max(found.get(here, 0), 8)
         here = os.path.dirname(here)
     return found, seen_run
 
@@ -456,18 +459,33 @@ with open("found.txt", "w") as f:
     f.write("\\n".join(sorted(hits)))
 for path in sorted(hits):
     print("FOUND", path)
+for root, depth in sorted(where.items()):
+    print("ROOT", depth, root)
 print(f"SEARCHED {searched} files; saw its own run: {seen_run}")
 '''
 
 
 @pytest.mark.slow
 def test_a_hostile_agent_finds_no_hidden_check_anywhere_it_can_look(tmp_path):
-    """It searches /proc/*/cmdline and /proc/*/cwd, the folders above it and OUT, in every
-    pass, while other tasks run and after earlier ones were judged."""
-    suite, out = calc_suite(tmp_path, ("first", "second")), tmp_path / "out"
+    """It searches (eight levels deep, the whole disk excepted) what every process of the
+    benchmark names on its command line, every such process's cwd, the folders above its own
+    and OUT, in every pass, while other tasks run and after earlier ones were judged."""
+    import uuid
+
+    suffix = uuid.uuid4().hex  # this test's own hidden checks, not another test's
+    out = tmp_path / "out"
+    suite = calc_suite(tmp_path, ("first", "second"), mark="HIDDEN-" + "MARK-" + suffix)
     agent = agent_file(tmp_path, HOSTILE)
-    (agent.parent / "out.txt").write_text(str(out))
-    doc = bench(suite, out, agent)
+    (agent.parent / "out.txt").write_text(f"{out} {suffix}")
+    import tempfile
+
+    # the runs' folders away from /tmp, where this test's suite is: the search from them (eight
+    # levels deep) then shows what a run can reach, not where pytest keeps its files
+    runs = Path(tempfile.mkdtemp(prefix="bench-runs-", dir="/var/tmp"))
+    try:
+        doc = bench(suite, out, agent, env={"TMPDIR": str(runs)})
+    finally:
+        shutil.rmtree(runs, ignore_errors=True)
     for name in ("shipyard", "naive", "no-knowledge"):
         for task_id in ("first", "second"):
             log = agent_logs(out, name, task_id)
@@ -562,10 +580,13 @@ def test_hidden_files_never_follow_an_agent_link_out_of_the_tree(tmp_path):
     )
     plan = load_suite(calc_suite(tmp_path / "s")).tasks[0]
     verdict = judge(plan, evidence, {"PATH": "/usr/bin:/bin"})
-    assert list(outside.iterdir()) == []  # nothing written through the link
-    judged = verdict.parent / "judged"
-    assert (judged / "tests").is_dir() and not (judged / "tests").is_symlink()
-    assert (judged / "tests" / "test_hidden_multiply.py").read_text() == HIDDEN_TEST
+    try:
+        assert list(outside.iterdir()) == []  # nothing written through the link
+        judged = verdict.parent / "judged"
+        assert (judged / "tests").is_dir() and not (judged / "tests").is_symlink()
+        assert (judged / "tests" / "test_hidden_multiply.py").read_text() == HIDDEN_TEST
+    finally:
+        shutil.rmtree(verdict.parent)  # the caller removes the judging folder
 
 
 def test_bench_json_prints_the_error_document_on_bad_input(tmp_path):
