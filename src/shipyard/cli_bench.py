@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -21,6 +21,7 @@ from shipyard.exceptions import InputError, ShipyardError
 LABELS = {
     "ship_rate": "ship rate",
     "false_ship_rate": "false-ship rate (of shipped)",
+    "judge_errors": "judge errors (not judged)",
     "hidden_passing": "hidden checks passing",
     "first_pass_build_rate": "first-pass build",
     "required_tests_passing": "required tests present, passing",
@@ -29,6 +30,7 @@ LABELS = {
     "attempts_per_shipped": "attempts per shipped task",
     "tokens_per_shipped": "tokens per shipped task",
 }
+SCHEMA = "shipyard.bench/1"
 KNOWLEDGE = ("ship_rate", "hidden_passing", "attempts_per_shipped", "tokens_per_shipped")
 
 
@@ -69,26 +71,33 @@ def bench(
     out: Path | None,
     as_json: bool,
 ) -> None:
+    import os
+
     from shipyard.batch.bench import PASSES, BenchOptions, bench_tasks, run_bench
-    from shipyard.batch.bench_figures import SCHEMA, figures, judged, task_json
+    from shipyard.batch.bench_figures import figures, judged, task_json
     from shipyard.batch.driver import BatchOptions
     from shipyard.batch.suite import load_suite
-    from shipyard.cli_fail import fail
-    from shipyard.environment import hide_from_proc
+    from shipyard.environment import hide_from_proc, undumpable
 
-    hide_from_proc()  # the runs' code may read /proc of every process above it
+    # The runs' code may read /proc of every process above it: no key in an environment, no
+    # path of the suite or of OUT on a command line, and this process's cwd and memory closed.
+    hide_from_proc(command_line=True)
+    undumpable()
     started = time.monotonic()
     try:
-        if implementer is not None:
-            _implementer_available()
         suite = load_suite(suite_path)
-        tasks = bench_tasks(suite, model)
-        target = out or suite.path.parent / f"{suite.path.stem}.bench"
+        if model is not None and model.startswith("script:"):
+            model = "script:" + str(Path(model.removeprefix("script:")).resolve())
+        tasks = bench_tasks(suite, model, implementer)
+        target = (out or suite.path.parent / f"{suite.path.stem}.bench").resolve()
+        _apart(suite.path.parent, target)
+        os.chdir("/")  # the runs (and Ray's workers) start from no folder near the suite
         batch = BatchOptions(**options)
         say = _quiet if as_json else _say
-        rows = run_bench(suite, tasks, target, BenchOptions(model=model, batch=batch), say)
+        bench_options = BenchOptions(model=model, implementer=implementer, batch=batch)
+        rows = run_bench(suite, tasks, target, bench_options, say)
     except ShipyardError as exc:
-        fail(exc)
+        _fail(exc, as_json)
     except KeyboardInterrupt:
         print("shipyard: interrupted: every run of the benchmark was stopped", file=sys.stderr)
         raise typer.Exit(130) from None
@@ -116,18 +125,29 @@ def bench(
     raise typer.Exit(3 if errors else 0)
 
 
-def _implementer_available() -> None:
-    """``--implementer`` is passed to ``shipyard run``, which must offer it."""
-    import inspect
+def _apart(suite_dir: Path, out: Path) -> None:
+    """The runs' folders (under the temporary folder) must not be inside the suite's folder or
+    OUT: walking up from a run must not reach hidden checks or judgments."""
+    import tempfile
 
-    from shipyard.cli import run
+    runs = Path(tempfile.gettempdir()).resolve()
+    for name, folder in (("the suite's folder", suite_dir), ("--out", out)):
+        if runs.is_relative_to(folder):
+            raise InputError(
+                f"the runs' temporary folder {runs} is inside {name} {folder}: set TMPDIR to "
+                "a folder outside it",
+                field="TMPDIR",
+            )
 
-    if "implementer" not in inspect.signature(run).parameters:
-        raise InputError(
-            "--implementer is not available: `shipyard run` in this version has no "
-            "--implementer option; use --model",
-            field="--implementer",
-        )
+
+def _fail(exc: ShipyardError, as_json: bool) -> NoReturn:
+    """The error on stderr; with ``--json``, first an error document on stdout."""
+    from shipyard.cli_fail import fail
+
+    if as_json:
+        doc = {"schema": SCHEMA, "error": str(exc), "exit_code": exc.exit_code}
+        print(json.dumps(doc, indent=2))
+    fail(exc)
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -175,6 +195,8 @@ def _outcome(task: dict[str, Any]) -> str:
     outcome = task["outcome"] or "unfinished"
     if outcome != "shipped":
         return outcome
+    if task.get("judge_error"):
+        return "shipped, NOT JUDGED (error)"
     return {"passed": "shipped, works"}.get(task["hidden"], f"shipped, BROKEN ({task['hidden']})")
 
 

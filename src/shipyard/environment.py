@@ -36,6 +36,10 @@ BASE = frozenset({"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TERM", "T
 OWN_PREFIX = "SHIPYARD_"
 HANDOVER_VARIABLE = "SHIPYARD_ENVIRONMENT_FD"
 """Names the pipe through which a re-executed Shipyard gets back the variables it hid."""
+ARGV_VARIABLE = "SHIPYARD_ARGV_FD"
+"""Names the memory file through which a re-executed Shipyard gets back its arguments."""
+RESUME = "from shipyard.environment import resume; resume()"
+_resumed = False
 PROVIDER_PREFIXES = (
     "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "GROQ_", "MISTRAL_", "AWS_", "AZURE_",
     "COHERE_", "CO_API_", "DEEPSEEK_", "OPENROUTER_", "XAI_", "CEREBRAS_", "FIREWORKS_",
@@ -94,28 +98,68 @@ def scrubbed(
 # -- Shipyard's own initial environment --------------------------------------------------------
 
 
-def hide_from_proc() -> None:
+def hide_from_proc(*, command_line: bool = False) -> None:
     """Re-execute this process with only the base variables in its initial environment (what
     ``/proc/PID/environ`` shows), the others handed over through a memory file and put back
-    into ``os.environ``; back from the re-execution, take them. A no-op when nothing needs
-    hiding or the interpreter's command line is not known."""
+    into ``os.environ``; back from the re-execution, take them. With ``command_line``, the
+    arguments go through a memory file too, so that ``/proc/PID/cmdline`` names no path given
+    to the command (``shipyard bench``: its suite, beside which the hidden checks are). A no-op
+    when nothing needs hiding or the interpreter's command line is not known."""
     handed = os.environ.pop(HANDOVER_VARIABLE, None)
     if handed is not None:
         _take_back(int(handed))
         return
+    if _resumed:
+        return
     hidden = {k: v for k, v in os.environ.items() if not (_base(k) or _own(k))}
     argv = getattr(sys, "orig_argv", None)
-    if not hidden or not argv:
+    if not (hidden or command_line) or not argv:
         return
-    fd = os.memfd_create("shipyard-environment", 0)  # not inherited unless we say so
-    os.write(fd, json.dumps(hidden).encode())
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.set_inheritable(fd, True)
     kept = {k: v for k, v in os.environ.items() if k not in hidden}
-    kept[HANDOVER_VARIABLE] = str(fd)
+    if hidden:
+        kept[HANDOVER_VARIABLE] = str(_memory_file("shipyard-environment", hidden))
+    if command_line:
+        kept[ARGV_VARIABLE] = str(_memory_file("shipyard-arguments", sys.argv))
+        argv = [sys.executable, "-P", "-c", RESUME]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, argv, kept)
+
+
+def _memory_file(name: str, data: object) -> int:
+    fd = os.memfd_create(name, 0)
+    os.write(fd, json.dumps(data).encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.set_inheritable(fd, True)
+    return fd
+
+
+def resume() -> None:
+    """The start of a Shipyard re-executed by ``hide_from_proc(command_line=True)``: its
+    arguments back from the memory file, then the command line as if started with them."""
+    global _resumed
+    fd = int(os.environ.pop(ARGV_VARIABLE))
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    sys.argv = [str(a) for a in json.loads(b"".join(chunks))]
+    _resumed = True
+    from shipyard.cli import main
+
+    main()
+
+
+def undumpable() -> None:
+    """``PR_SET_DUMPABLE`` = 0: other processes of the same user can no longer read this
+    one's ``/proc/PID/{cwd,environ,mem,fd}`` (its command line stays readable)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+    except (OSError, AttributeError):
+        pass
 
 
 def handed_over(environ: Mapping[str, str]) -> tuple[dict[str, str], int | None]:

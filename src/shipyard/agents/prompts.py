@@ -56,6 +56,21 @@ project, runs the test suite (the required tests must exist, pass, and fail agai
 code), launches the app and probes it, and drives its pages in a browser. Saying that the work \
 is done is not a result; only the gates decide. Do not delete, skip or weaken tests."""
 
+IMPLEMENTER_NAIVE = """\
+You are the implementer of a coding task. You work in a git worktree of the project, only \
+through your tools: list, read, search, write, edit, run and submit. Paths are relative to the \
+project folder; nothing outside the worktree can be read or written.
+
+The spec below is the contract and it is locked: you cannot change it. When you have made the \
+change and run the tests yourself, call submit with a short summary. What you submit is shipped \
+as it is: nothing builds, tests or reviews it after you. Do not delete, skip or weaken tests."""
+
+
+def implementer_system(naive: bool) -> str:
+    """The implementer's instructions; ``naive`` (``--naive``): no gates follow its submit."""
+    return IMPLEMENTER_NAIVE if naive else IMPLEMENTER
+
+
 REVIEWER = """\
 You are the reviewer of a delivery loop, independent of the implementer. All the automatic gates \
 have already passed. Read the spec, the diff and the evidence, and decide whether the change \

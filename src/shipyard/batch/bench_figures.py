@@ -5,9 +5,12 @@ Every rate is over all tasks of the suite unless said otherwise, and a task that
 nothing counts as delivering nothing (its hidden checks are not passing):
 
 - ship rate: shipped / tasks;
-- false-ship rate: shipped with a hidden verdict other than ``passed`` / shipped;
+- false-ship rate: shipped with a ``failed`` hidden verdict / shipped and judged (a judgment
+  that could not check, verdict ``error``, is a *judge error*: counted apart, neither a false
+  ship nor a pass);
 - hidden checks passing: shipped with a ``passed`` hidden verdict / tasks;
-- first-pass build: the first submission built / tasks with a submission. For the loop, its
+- first-pass build: the first submission built / tasks with build commands and a submission
+  (a project without build commands counts in neither). For the loop, its
   first verify's ``build`` gate; for the naive loop, which submits once and runs no gate, the
   ``build`` gate of the judgment of what it shipped;
 - required tests present and passing: tasks whose hidden required tests all exist and pass /
@@ -18,6 +21,7 @@ nothing counts as delivering nothing (its hidden checks are not passing):
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +50,21 @@ class Judged:
     def shipped(self) -> bool:
         return self.row is not None and self.row.outcome == "shipped"
 
+    commit: str | None = None
+    """The shipped commit that was judged."""
+
     @property
     def hidden(self) -> str | None:
         return None if self.verdict is None else str(self.verdict.get("verdict"))
+
+    @property
+    def judge_error(self) -> bool:
+        """Shipped, but the judgment could not check it (not a verdict on the tree)."""
+        return self.shipped and self.hidden not in ("passed", "failed")
+
+    @property
+    def false_ship(self) -> bool:
+        return self.shipped and self.hidden == "failed"
 
     def checks(self, gate: str, kinds: tuple[str, ...]) -> list[dict[str, Any]]:
         gates = (self.verdict or {}).get("gates") or []
@@ -62,17 +78,24 @@ class Judged:
 
 
 def judged(task: BenchTask, row: TaskRow | None, out: Path, naive: bool) -> Judged:
-    verdict = None
+    verdict, commit = None, None
     if row is not None and row.outcome == "shipped" and row.evidence:
-        verdict = read_verdict(out / row.evidence / "judge" / "verify.json")
+        folder = out / row.evidence / "judge"
+        verdict = read_verdict(folder / "verify.json")
+        try:
+            commit = str(json.loads((folder / "judged.json").read_text())["commit"])
+        except (OSError, ValueError, KeyError, TypeError):
+            commit = None
     first: str | None = None
-    if naive:
+    if not task.has_build:
+        first = None
+    elif naive:
         if verdict is not None:
             build = [g for g in verdict.get("gates") or [] if g.get("name") == "build"]
             first = str(build[0].get("status")) if build else "error"
     elif row is not None and row.evidence:
         first = _first_build(out / row.evidence / ".shipyard" / "shipyard.db")
-    return Judged(row=row, verdict=verdict, first_build=first)
+    return Judged(row=row, verdict=verdict, first_build=first, commit=commit)
 
 
 def _first_build(db: Path) -> str | None:
@@ -109,13 +132,15 @@ def figures(tasks: list[BenchTask], results: list[Judged]) -> dict[str, Any]:
         and _all_passed(j.checks("tests", ("required",)), len(t.hidden.checks.tests.required))
         for t, j in with_required
     )
-    errors = sum(j.row is None or j.row.outcome == "error" or j.hidden == "error" for j in results)
+    judge_errors = sum(j.judge_error for j in results)
+    errors = sum(j.row is None or j.row.outcome == "error" for j in results) + judge_errors
     return {
         "tasks": n,
         "shipped": len(shipped),
         "ship_rate": Figure(numerator=len(shipped), denominator=n).to_json(),
         "false_ship_rate": Figure(
-            numerator=sum(j.hidden != "passed" for j in shipped), denominator=len(shipped)
+            numerator=sum(j.false_ship for j in shipped),
+            denominator=sum(not j.judge_error for j in shipped),
         ).to_json(),
         "hidden_passing": Figure(
             numerator=sum(j.hidden == "passed" for j in shipped), denominator=n
@@ -132,6 +157,7 @@ def figures(tasks: list[BenchTask], results: list[Judged]) -> dict[str, Any]:
         "ui_checks_passing": Figure(numerator=ui_passed, denominator=ui_total).to_json(),
         "attempts_per_shipped": _mean([j.row.attempts for j in shipped if j.row]),
         "tokens_per_shipped": _mean([j.row.tokens for j in shipped if j.row]),
+        "judge_errors": judge_errors,
         "errors": errors,
     }
 
@@ -145,7 +171,9 @@ def task_json(result: Judged) -> dict[str, Any]:
         "seconds": row.seconds if row else None,
         "reason": row.reason if row else "no row: the task did not finish",
         "hidden": result.hidden,
-        "false_ship": result.shipped and result.hidden != "passed",
+        "false_ship": result.false_ship,
+        "judge_error": result.judge_error,
+        "judged_commit": result.commit,
         "first_build": result.first_build,
         "evidence": row.evidence if row else None,
     }

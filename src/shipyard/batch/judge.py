@@ -1,20 +1,25 @@
 """Judging a shipped tree with a task's hidden checks, for ``shipyard bench``.
 
-Runs on the worker after the run has ended, in the task's own folder: the shipped commit is
-cloned into ``judged/``, the ``hidden_files/`` beside the hidden spec are copied over it, and
-``shipyard verify --spec HIDDEN --json --no-cache`` runs there. Nothing of this is on disk while
-the agent works: the run's checkout never holds the hidden spec or its files.
+Runs on the driver, after a pass's runs have ended (no run is live while the hidden checks are
+on disk or on a command line). From the task's evidence (``shipped/tree.bundle``: the shipped
+commit and the commit the run started from), a fresh folder gets the shipped tree; the test
+harness is the original project's, not the agent's (``restore_harness``); the ``hidden_files/``
+beside the hidden spec are copied over it, never through a link; and ``shipyard verify --spec
+HIDDEN --json --no-cache`` runs there.
 
-The result is a folder (packed with the task's evidence as ``judge/``): ``verify.json`` (the
-``shipyard.verify/1`` document, or an ``error`` one when verify printed none), ``verify.err``
-and ``evidence/`` (verify's own evidence folder).
+The result is a folder: ``verify.json`` (the ``shipyard.verify/1`` document, or an ``error``
+one when verify printed none), ``verify.err``, ``judged.json`` (the judged commit, its base and
+the harness files put back) and ``evidence/`` (verify's own evidence folder).
 """
 
 from __future__ import annotations
 
+import configparser
 import json
 import shutil
 import sys
+import tempfile
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,28 +30,44 @@ from shipyard.config import load_config
 from shipyard.exceptions import ShipyardError
 
 VERIFY_SCHEMA = "shipyard.verify/1"
+HARNESS = ("conftest.py", "pytest.ini", "tox.ini", "sitecustomize.py", "usercustomize.py",
+           "pytest.py")  # fmt: skip
+"""Files (by name, anywhere in the tree) that decide how tests run, not what the code does."""
+ROOT_HARNESS = ("shipyard.toml", ".pytest.ini")
+SECTIONS = {"pyproject.toml": "tool.pytest", "setup.cfg": "tool:pytest"}
+"""Files put back when their pytest section differs from the original's."""
 
 
-def judge(plan: TaskPlan, folder: Path, tree: Path, commit: str, env: Mapping[str, str]) -> Path:
-    """Verify ``commit`` of the checkout ``tree`` with the plan's hidden checks; the folder of
-    the judgment (its ``verify.json`` always exists)."""
+def judge(plan: TaskPlan, evidence: Path, env: Mapping[str, str]) -> Path:
+    """Verify the shipped tree packed in ``evidence`` with the plan's hidden checks; a new
+    folder holding the judgment (its ``verify.json`` always exists); the caller removes it."""
     from shipyard.workspace import git
 
     assert plan.hidden is not None
+    folder = Path(tempfile.mkdtemp(prefix=f"shipyard-judge-{plan.id}-"))
     out = folder / "judge"
     out.mkdir()
     judged = folder / "judged"
     try:
-        git("clone", "-q", "--no-checkout", str(tree), str(judged), cwd=folder)
+        commits = json.loads((evidence / "shipped" / "commits.json").read_text(encoding="utf-8"))
+        commit, base = str(commits["commit"]), str(commits["base"])
+        bundle = evidence / "shipped" / "tree.bundle"
+        if not bundle.is_file():
+            raise OSError(f"{bundle}: missing (left out of the evidence?)")
+        judged.mkdir()
+        git("init", "-q", cwd=judged)
+        git("fetch", "-q", str(bundle), "refs/judge/*:refs/judge/*", cwd=judged)
         git("checkout", "-q", "--detach", commit, cwd=judged)
+        restored = restore_harness(judged, base, commit)
+        _write(out / "judged.json", {"commit": commit, "base": base, "restored": restored})
         if (files := hidden_files(plan.hidden)) is not None:
-            shutil.copytree(files, judged, dirs_exist_ok=True)
-    except (ShipyardError, OSError) as exc:
+            place_hidden(files, judged)
+    except (ShipyardError, OSError, KeyError, ValueError) as exc:
         return _error(out, f"could not make the tree to judge: {exc}")
     try:  # the judged code is the model's: it gets the allow-list, never the caller's keys
         env = environment.scrubbed(env, load_config(judged, missing_ok=True))
     except ShipyardError as exc:
-        return _error(out, f"the shipped tree's configuration: {exc}")
+        return _error(out, f"the original project's configuration: {exc}")
     argv = [sys.executable, "-m", "shipyard", "verify", "--spec", plan.hidden, "--json"]
     argv += ["--no-cache", "-C", str(judged)]
     report, err = out / "verify.json", out / "verify.err"
@@ -57,9 +78,87 @@ def judge(plan: TaskPlan, folder: Path, tree: Path, commit: str, env: Mapping[st
     doc = read_verdict(report)
     if doc.get("error") and not doc.get("gates"):
         return _error(out, str(doc["error"]))
-    if isinstance(run_dir := doc.get("run_dir"), str) and Path(run_dir).is_dir():
-        shutil.copytree(run_dir, out / "evidence")
+    state = judged / ".shipyard"
+    if isinstance(run_dir := doc.get("run_dir"), str) and _inside(Path(run_dir), state):
+        shutil.copytree(run_dir, out / "evidence", symlinks=True)
     return out
+
+
+def restore_harness(judged: Path, base: str, commit: str) -> list[str]:
+    """Put back, from the original commit ``base``, every file of the test harness the agent
+    added or changed (an added one is removed); the paths put back."""
+    from shipyard.workspace import git
+
+    shutil.rmtree(judged / ".shipyard", ignore_errors=True)  # never the agent's, never a link
+    (judged / ".shipyard").unlink(missing_ok=True)
+    names = git("diff", "--name-only", "--no-renames", "-z", base, commit, cwd=judged).stdout
+    restored = []
+    for path in sorted(p for p in names.split("\0") if p):
+        name = path.rsplit("/", 1)[-1]
+        harness = name in HARNESS or name.endswith(".pth") or path in ROOT_HARNESS
+        if path in SECTIONS:
+            harness = _section(judged, base, path) != _section(judged, commit, path)
+        if not harness:
+            continue
+        restored.append(path)
+        if git("cat-file", "-e", f"{base}:{path}", cwd=judged, check=False).returncode == 0:
+            git("checkout", "-q", base, "--", path, cwd=judged)
+        else:
+            target = judged / path
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+    return restored
+
+
+def _section(judged: Path, commit: str, path: str) -> Any:
+    """The pytest section of ``path`` at ``commit`` (None: none; "unreadable": cannot parse)."""
+    from shipyard.workspace import git
+
+    shown = git("show", f"{commit}:{path}", cwd=judged, check=False)
+    if shown.returncode != 0:
+        return None
+    try:
+        if path == "pyproject.toml":
+            return tomllib.loads(shown.stdout).get("tool", {}).get("pytest")
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string(shown.stdout)
+        return dict(parser[SECTIONS[path]]) if parser.has_section(SECTIONS[path]) else None
+    except (tomllib.TOMLDecodeError, configparser.Error, AttributeError):
+        return "unreadable"
+
+
+def place_hidden(files: Path, judged: Path) -> None:
+    """Copy the hidden files into the judged tree. A link of the agent's on the way (a
+    symlinked ``tests/``) is removed, never followed: nothing is written outside the tree."""
+    for source in sorted(files.rglob("*")):
+        relative = source.relative_to(files)
+        target = judged
+        for part in relative.parts:
+            target = target / part
+            if target.is_symlink():
+                target.unlink()
+        if source.is_dir() and not source.is_symlink():
+            if target.exists() and not target.is_dir():
+                target.unlink()
+            target.mkdir(exist_ok=True)
+        else:
+            if target.is_dir():
+                shutil.rmtree(target)
+            shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` is a real folder under ``folder``, reached through no link."""
+    try:
+        relative = path.relative_to(folder)
+    except ValueError:
+        return False
+    current = folder
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            return False
+    return not folder.is_symlink() and path.is_dir()
 
 
 def read_verdict(path: Path) -> dict[str, Any]:
@@ -73,8 +172,12 @@ def read_verdict(path: Path) -> dict[str, Any]:
     return doc
 
 
+def _write(path: Path, doc: dict[str, Any]) -> None:
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
 def _error(out: Path, message: str) -> Path:
-    (out / "verify.json").write_text(json.dumps(_doc(message), indent=2), encoding="utf-8")
+    _write(out / "verify.json", _doc(message))
     return out
 
 

@@ -34,6 +34,7 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "shipyard-batch", "GIT_COMMITTER_EMAIL": "batch@localhost",
 }  # fmt: skip
 IGNORED = (".shipyard", ".git")
+SHIPPED_BUNDLE = "shipped/tree.bundle"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,9 +59,12 @@ def run_task(plan: TaskPlan, cancel: threading.Event | None = None) -> TaskResul
     try:
         try:
             checkout = _checkout(plan, folder)
+            from shipyard.workspace import git
+
+            base = git("rev-parse", "HEAD", cwd=checkout).stdout.strip()
         except (ShipyardError, OSError) as exc:
             return _error(plan, started, f"checkout failed: {exc}")
-        return _run(plan, folder, checkout, started, cancel)
+        return _run(plan, folder, (checkout, base), started, cancel)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -70,7 +74,7 @@ def _checkout(plan: TaskPlan, folder: Path) -> Path:
 
     tree = folder / "project"
     if plan.commit is None:
-        shutil.copytree(plan.project, tree, ignore=shutil.ignore_patterns(*IGNORED))
+        shutil.copytree(plan.project, tree, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED))
         git("init", "-q", "-b", "main", cwd=tree)
         _apply_settings(plan, tree)
         git("add", "-A", cwd=tree)
@@ -127,15 +131,18 @@ def _env(folder: Path) -> dict[str, str]:
 
 
 def _command(plan: TaskPlan, folder: Path) -> list[str]:
+    """The run's command line. The files it names are copies in the task's own folder: no path
+    of the suite (beside which the hidden checks are) is on any command line a run can read."""
     argv = [sys.executable, "-m", "shipyard", "run", plan.task, "--yes"]
-    spec = plan.spec_file
+    spec = folder / "spec.yaml"
     if plan.spec_inline is not None:
-        spec = str(folder / "spec.yaml")
-        Path(spec).write_text(plan.spec_inline, encoding="utf-8")
-    if spec is not None:
-        argv += ["--spec", spec]
+        spec.write_text(plan.spec_inline, encoding="utf-8")
+    elif plan.spec_file is not None:
+        shutil.copyfile(plan.spec_file, spec)
+    if plan.spec_inline is not None or plan.spec_file is not None:
+        argv += ["--spec", str(spec)]
     if plan.model is not None:
-        argv += ["--model", plan.model]
+        argv += ["--model", _own_copy(plan.model, folder)]
     if plan.implementer is not None:
         argv += ["--implementer", plan.implementer]
     if plan.naive:
@@ -143,9 +150,25 @@ def _command(plan: TaskPlan, folder: Path) -> list[str]:
     return argv
 
 
+def _own_copy(model: str, folder: Path) -> str:
+    """A scripted session (``script:PATH``) copied into the task's folder, keeping its name."""
+    if not model.startswith("script:"):
+        return model
+    source = Path(model.removeprefix("script:"))
+    (folder / "session").mkdir(exist_ok=True)
+    copy = folder / "session" / source.name
+    shutil.copyfile(source, copy)
+    return f"script:{copy}"
+
+
 def _run(
-    plan: TaskPlan, folder: Path, tree: Path, started: float, cancel: threading.Event | None
+    plan: TaskPlan,
+    folder: Path,
+    checkout: tuple[Path, str],
+    started: float,
+    cancel: threading.Event | None,
 ) -> TaskResult:
+    tree, base = checkout
     log = folder / "console.log"
     env = _env(folder)
     # The run takes its keys back from a memory file: neither the launcher between this process
@@ -176,17 +199,33 @@ def _run(
     outcome: Outcome = "shipped" if code == 0 else "blocked" if code == 1 else "error"
     reason = stopped or _reason(code, log, run)
     extra: list[tuple[Path, str]] = []
-    if plan.judge and plan.hidden and outcome == "shipped" and run.get("commit"):
-        from shipyard.batch.judge import judge
-
-        judged = judge(plan, folder, tree, str(run["commit"]), env)
-        extra = [(p, f"judge/{p.relative_to(judged)}") for p in sorted(judged.rglob("*"))]
+    if plan.judge and outcome == "shipped" and run.get("commit"):
+        try:
+            extra = _shipped_tree(folder, tree, base, str(run["commit"]))
+        except (ShipyardError, OSError):
+            extra = []  # no tree to judge: the judgment says so (an error, not a verdict)
     return TaskResult(
         id=plan.id, digest=plan.digest, outcome=outcome,
         attempts=run.get("attempts"), tokens=run.get("tokens"),
         seconds=round(time.monotonic() - started, 3), run_id=run.get("id"), exit_code=code,
-        reason=reason, evidence=_pack(tree / ".shipyard", log, extra),
+        reason=reason, evidence=_pack(tree / ".shipyard", log, extra, whole=SHIPPED_BUNDLE),
     )  # fmt: skip
+
+
+def _shipped_tree(folder: Path, tree: Path, base: str, commit: str) -> list[tuple[Path, str]]:
+    """For ``shipyard bench``: the shipped commit and the commit the run started from, as a git
+    bundle, judged by the driver once no run is live (``bench.py``); never judged here, where
+    the hidden checks would be on disk, and on command lines, beside other tasks' live runs."""
+    from shipyard.workspace import git
+
+    shipped = folder / "shipped"
+    shipped.mkdir()
+    git("update-ref", "refs/judge/shipped", commit, cwd=tree)
+    git("update-ref", "refs/judge/base", base, cwd=tree)
+    bundle = shipped / "tree.bundle"
+    git("bundle", "create", "-q", str(bundle), "refs/judge/shipped", "refs/judge/base", cwd=tree)
+    (shipped / "commits.json").write_text(json.dumps({"commit": commit, "base": base}))
+    return [(bundle, SHIPPED_BUNDLE), (shipped / "commits.json", "shipped/commits.json")]
 
 
 def _status(tree: Path) -> dict[str, Any]:
@@ -216,9 +255,11 @@ def _reason(code: int | None, log: Path, run: dict[str, Any]) -> str:
     return f"shipyard run exited {code}: {process.tail_of(log, 5)[-2000:]}"
 
 
-def _pack(state: Path, log: Path, extra: list[tuple[Path, str]] | None = None) -> bytes:
-    """The run's ``.shipyard/``, its console log (and the judgment of ``shipyard bench``) as a
-    gzipped tar, within EVIDENCE_LIMIT."""
+def _pack(
+    state: Path, log: Path, extra: list[tuple[Path, str]] | None = None, whole: str = ""
+) -> bytes:
+    """The run's ``.shipyard/``, its console log (and the shipped tree of ``shipyard bench``,
+    ``whole``: not held to FILE_LIMIT) as a gzipped tar, within EVIDENCE_LIMIT."""
     buffer = io.BytesIO()
     total, left_out = 0, []
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -229,7 +270,7 @@ def _pack(state: Path, log: Path, extra: list[tuple[Path, str]] | None = None) -
             if path.is_symlink() or not path.is_file() or name.endswith(("-wal", "-shm")):
                 continue
             size = path.stat().st_size
-            if size > FILE_LIMIT or total + size > EVIDENCE_LIMIT:
+            if (size > FILE_LIMIT and name != whole) or total + size > EVIDENCE_LIMIT:
                 left_out.append(f"{name} ({size:,} bytes)")
                 continue
             total += size

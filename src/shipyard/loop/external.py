@@ -47,6 +47,16 @@ probes it. What you say about the result is not the result.
 - Do not commit, and leave .git alone: Shipyard commits exactly what it verified.
 - Do not delete, skip or weaken tests. Run the tests yourself before you stop."""
 
+RULES_NAIVE = """\
+You are the implementer of a coding task. Make the change the locked spec below asks for, in \
+this folder ({workdir}), with your own tools.
+
+- When you stop, what is in the folder is shipped as it is: nothing builds, tests or reviews it \
+after you.
+- The spec is locked: do not edit it, or a copy of it.
+- Do not commit, and leave .git alone: Shipyard commits what you leave.
+- Do not delete, skip or weaken tests. Run the tests yourself before you stop."""
+
 
 class ExternalImplementer:
     """The :class:`~shipyard.loop.implementers.Implementer` for a coding agent CLI."""
@@ -76,7 +86,7 @@ def advance(agent: ExternalAgent, ctx: RunContext, state: RunState) -> tuple[Run
         )  # fmt: skip
     else:
         open_attempt(state, step)
-    text = render(brief(ctx, state, step), ctx.workdir)
+    text = render(brief(ctx, state, step), ctx.workdir, naive=ctx.options.naive)
     state.feedback = []
     prompt_file = _free(ctx.evidence / f"agent-{state.attempt}.prompt.md")
     prompt_file.write_text(text)
@@ -121,10 +131,11 @@ def advance(agent: ExternalAgent, ctx: RunContext, state: RunState) -> tuple[Run
     return state, step
 
 
-def render(brief: Brief, workdir: Path) -> str:
+def render(brief: Brief, workdir: Path, *, naive: bool = False) -> str:
     """The prompt of one attempt: the rules, the task, the locked spec, the commands, what
-    memory knows and, after a failure, the evidence and the diagnosis."""
-    parts = [RULES.format(workdir=workdir)]
+    memory knows and, after a failure, the evidence and the diagnosis. ``naive``
+    (``--naive``): rules that promise no gates, since none run."""
+    parts = [(RULES_NAIVE if naive else RULES).format(workdir=workdir)]
     if brief.feedback:
         parts.append("## Your last attempt did not pass\n\n" + "\n\n".join(brief.feedback))
     parts.append(f"## Task\n\n{brief.task}")

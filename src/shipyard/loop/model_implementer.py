@@ -102,7 +102,7 @@ def _open_attempt(ctx: RunContext, state: RunState, step: Step, conv: Conversati
     if not conv.messages:
         told = brief(ctx, state, step)
         conv.start(
-            prompts.with_knowledge(prompts.IMPLEMENTER, told.knowledge),
+            prompts.with_knowledge(prompts.implementer_system(ctx.options.naive), told.knowledge),
             prompts.implementer_brief(told.task, told.spec_text, told.commands),
         )
     if state.feedback:
