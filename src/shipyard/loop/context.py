@@ -44,7 +44,7 @@ class RunOptions:
             "spec_file": self.spec_file,
             "start_branch": self.start_branch,
             **named,  # absent for the model: a default run's options read as before
-            "naive": self.naive,
+            **({"naive": True} if self.naive else {}),  # absent unless set, likewise
         }
 
 
