@@ -101,7 +101,7 @@ def resume(run: str, project: Path) -> None:
             ctx.ledger.release(ctx.run_id, "paused", "the planner's spec waits to be confirmed")
             fail(InputError("the planner's spec must be confirmed: resume in a terminal"))
         if ctx.options.yes:
-            ctx.confirm = _confirm(True)
+            ctx.session.confirm = _confirm(True)
         _drive(ctx, state)
 
 
