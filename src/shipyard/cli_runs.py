@@ -26,13 +26,22 @@ if TYPE_CHECKING:
     from shipyard.store.ledger import Event, Ledger, RunRecord
 
 INDENT = {"model": "  ", "tool": "    ", "attempt": ""}
+NAMED = ("implementer",)
+"""Kinds whose summary starts with the kind itself, so it is not printed before it."""
 
 
 def say(event: Event) -> None:
     if event.kind in ("model", "tool"):
         print(f"{INDENT[event.kind]}{event.summary}", flush=True)
     else:
-        print(f"{event.kind:<9} {event.summary}", flush=True)
+        print(line(event), flush=True)
+
+
+def line(event: Event) -> str:
+    """The event's kind, then its summary (once: ``implementer claude-code: …``)."""
+    if event.kind in NAMED:
+        return event.summary
+    return f"{event.kind:<9} {event.summary}"
 
 
 def start(
@@ -240,7 +249,7 @@ def _log(run: str, project: Path, as_json: bool) -> None:
         return
     start_at = events[0].at if events else 0
     for e in events:
-        print(f"{(e.at or 0) - (start_at or 0):8.1f}s  a{e.attempt}  {e.kind:<9} {e.summary}")
+        print(f"{(e.at or 0) - (start_at or 0):8.1f}s  a{e.attempt}  {line(e)}")
 
 
 def show_report(run: str, project: Path) -> None:
