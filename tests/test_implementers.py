@@ -212,3 +212,15 @@ def test_a_ledger_of_schema_2_keeps_its_usage_and_takes_unknown_tokens(tmp_path:
     assert by_role == {("implementer", "m"): (5, 1), ("implementer", "agent"): (None, None)}
     assert [f.tokens for f in ledger.run_figures()] == [None]
     ledger.close()
+
+
+def test_the_implementer_is_named_once_in_the_progress_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shipyard import cli_runs
+
+    cli_runs.say(Event(kind="implementer", summary="implementer files: writes the files"))
+    cli_runs.say(Event(kind="verify", summary="verify 1: passed"))
+    assert capsys.readouterr().out == (
+        "implementer files: writes the files\nverify    verify 1: passed\n"
+    )

@@ -37,8 +37,10 @@ ENV_FILE = '[commands]\nenv_file = ".env"\n'
             ENV_FILE + '[app]\nstart = "python -m http.server {port}"\nsetup = ["$API_TOKEN x"]\n',
             "app.setup[0]",
         ),
-        (ENV_FILE + '[services.db]\nstart = "sh -c \'$API_TOKEN --port {port}\'"\n',
-         "services.db.start"),
+        (
+            ENV_FILE + "[services.db]\nstart = \"sh -c '$API_TOKEN --port {port}'\"\n",
+            "services.db.start",
+        ),
     ],
     ids=["build", "app-setup", "service"],
 )
@@ -62,7 +64,7 @@ def test_a_missing_program_error_never_shows_an_env_file_value(
     assert leaked == []
 
 
-XML_SECRET = 'p&ss<w"rd>\'42'
+XML_SECRET = "p&ss<w\"rd>'42"
 
 
 def test_env_file_values_are_scrubbed_escaped_and_json_evidence_stays_json(
@@ -221,9 +223,7 @@ def test_a_run_at_the_base_whose_services_do_not_start_is_an_error(project: Proj
 
 
 @pytest.mark.parametrize("kind", ["missing", "file"])
-def test_a_cwd_that_is_no_folder_is_bad_input_naming_the_field(
-    project: Project, kind: str
-) -> None:
+def test_a_cwd_that_is_no_folder_is_bad_input_naming_the_field(project: Project, kind: str) -> None:
     project.write({
         "shipyard.toml": f'[commands]\ntest = "{PYTEST}"\ncwd = "backend"\n',
         **({"backend": "not a folder\n"} if kind == "file" else {}),

@@ -26,13 +26,22 @@ if TYPE_CHECKING:
     from shipyard.store.ledger import Event, Ledger, RunRecord
 
 INDENT = {"model": "  ", "tool": "    ", "attempt": ""}
+NAMED = ("implementer",)
+"""Kinds whose summary starts with the kind itself, so it is not printed before it."""
 
 
 def say(event: Event) -> None:
     if event.kind in ("model", "tool"):
         print(f"{INDENT[event.kind]}{event.summary}", flush=True)
     else:
-        print(f"{event.kind:<9} {event.summary}", flush=True)
+        print(line(event), flush=True)
+
+
+def line(event: Event) -> str:
+    """The event's kind, then its summary (once: ``implementer claude-code: …``)."""
+    if event.kind in NAMED:
+        return event.summary
+    return f"{event.kind:<9} {event.summary}"
 
 
 def start(
@@ -101,7 +110,7 @@ def resume(run: str, project: Path) -> None:
             ctx.ledger.release(ctx.run_id, "paused", "the planner's spec waits to be confirmed")
             fail(InputError("the planner's spec must be confirmed: resume in a terminal"))
         if ctx.options.yes:
-            ctx.confirm = _confirm(True)
+            ctx.session.confirm = _confirm(True)
         _drive(ctx, state)
 
 
@@ -241,7 +250,7 @@ def _log(run: str, project: Path, as_json: bool) -> None:
     start_at = events[0].at if events else 0
     for e in events:
         since = max(0.0, (e.at or 0) - (start_at or 0))  # the first events share one second
-        print(f"{since:8.1f}s  a{e.attempt}  {e.kind:<9} {e.summary}")
+        print(f"{since:8.1f}s  a{e.attempt}  {line(e)}")
 
 
 def show_report(run: str, project: Path) -> None:

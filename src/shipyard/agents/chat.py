@@ -30,10 +30,8 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.tools import ToolDefinition
 
 from shipyard.agents import models as model_io
-from shipyard.agents.scripted import ScriptExhausted
-from shipyard.agents.tools import ToolSpec
+from shipyard.agents.tools import Toolbox, ToolSpec
 from shipyard.config import Models
-from shipyard.exceptions import ModelProblem
 
 T = TypeVar("T", bound=BaseModel)
 OUTPUT_TOOL = "final_result"
@@ -111,12 +109,9 @@ class Conversation:
 
     def ask(self, params: ModelRequestParameters) -> Answer:
         """One request; provider errors are retried inside, then raise ProviderUnavailable."""
-        try:
-            response = model_io.request(
-                self.model, self.messages, params, models=self.models, on_retry=self.on_retry
-            )
-        except ScriptExhausted as exc:  # a scripted session that ran out of lines
-            raise ModelProblem(str(exc)) from exc
+        response = model_io.request(
+            self.model, self.messages, params, models=self.models, on_retry=self.on_retry
+        )
         self.add(response)
         usage = response.usage
         return Answer(
@@ -264,7 +259,7 @@ def structured(
     output: type[T],
     *,
     retries: int,
-    toolbox: Any = None,
+    toolbox: Toolbox | None = None,
     check: Callable[[T], str | None] | None = None,
     max_steps: int = 1,
 ) -> tuple[T, list[Answer]]:

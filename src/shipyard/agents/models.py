@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from pydantic_ai.models import Model, ModelRequestParameters
     from pydantic_ai.settings import ModelSettings
 
-ROLES = ("planner", "implementer", "reviewer", "diagnoser")
 OPENAI_PREFIXES = ("openai", "openai-chat", "openai-responses")
 SHAPE_ERRORS = (IndexError, KeyError, TypeError, AttributeError, ValueError)
 """What a client raises reading an answer of the wrong shape (``choices: []``, ``null`` where an
@@ -288,6 +287,8 @@ def request(
     from pydantic_ai.direct import model_request_sync
     from pydantic_ai.exceptions import ModelAPIError, UnexpectedModelBehavior
 
+    from shipyard.agents.scripted import ScriptExhausted
+
     settings = model_settings(models)
     # a scripted model's own TypeError is a bug to see, not a malformed answer
     shape_errors = () if _scripted(model) else SHAPE_ERRORS
@@ -296,6 +297,8 @@ def request(
             return model_request_sync(
                 model, messages, model_settings=settings, model_request_parameters=params
             )
+        except ScriptExhausted as exc:  # a scripted session that ran out of lines
+            raise ModelProblem(str(exc)) from exc
         except (ModelAPIError, UnexpectedModelBehavior, *shape_errors) as exc:
             kind, what = _failure(exc, model, models)
             failure: Exception = exc
@@ -328,6 +331,18 @@ def _failure(exc: Exception, model: Model, models: Models) -> tuple[str, str]:
         return kind, what.replace("{key}", _key_hint(model, models))
     assert isinstance(exc, (UnexpectedModelBehavior, *SHAPE_ERRORS)), exc
     return TRANSIENT, "a malformed answer"
+
+
+def continue_after(model: Model, given: Callable[[], Sequence[str]]) -> None:
+    """After a resume: a scripted model picks up after the replies it had given (``given``:
+    the role's messages as the ledger stores them, read only for a scripted model)."""
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    from shipyard.agents.scripted import ScriptedModel
+
+    if isinstance(model, ScriptedModel):
+        rows = given()
+        model.continue_after([m for r in rows for m in ModelMessagesTypeAdapter.validate_json(r)])
 
 
 def _scripted(model: Model) -> bool:

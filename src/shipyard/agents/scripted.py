@@ -166,9 +166,6 @@ def _provider_error(kind: ErrorKind, model: str) -> Exception:
 
 # -- script files -------------------------------------------------------------------------------
 
-ROLES = ("planner", "implementer", "reviewer", "diagnoser")
-
-
 MAX_SCRIPT_BYTES = 64 * 1024 * 1024
 """The largest script file read."""
 

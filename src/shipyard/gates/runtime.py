@@ -25,7 +25,7 @@ import time
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from shipyard import leftovers
 from shipyard.config import AppConfig, Config
@@ -33,6 +33,7 @@ from shipyard.exceptions import ConfigError, SpecError
 from shipyard.gates import Context, VerifiedCommand
 from shipyard.gates import app as applaunch
 from shipyard.results import CheckKind, CheckResult, GateResult, result_of
+from shipyard.spec import CliCheck, HttpCheck, UiCheck
 from shipyard.spec_steps import resolve_in_project
 
 if TYPE_CHECKING:  # the checks' modules are imported when a spec has checks of their kind
@@ -44,7 +45,8 @@ LOG_SETTLE = 0.02
 """Seconds for the app to finish writing what a check made it log (async loggers)."""
 FINAL_SETTLE = 0.1
 """Seconds to wait for the app's output after the last check, before stopping it."""
-Planned = list[tuple[CheckKind, Any]]
+RuntimeCheck: TypeAlias = HttpCheck | CliCheck | UiCheck
+Planned: TypeAlias = list[tuple[CheckKind, RuntimeCheck]]
 """(kind, check) for the spec's http, cli and ui checks, in the order they run."""
 
 
@@ -81,7 +83,7 @@ def _checked_settings(ctx: Context) -> AppConfig | None:
     """The app to launch; bad input (exit 2) and a missing browser (exit 3) raise."""
     planned = planned_checks(ctx)
     settings = applaunch.settings_for(ctx)
-    needs_app = any(kind != "cli" or check.fresh_app for kind, check in planned)
+    needs_app = any(not isinstance(check, CliCheck) or check.fresh_app for _, check in planned)
     if needs_app and settings is None:
         raise ConfigError(
             "the spec has HTTP or UI checks (or fresh_app) but no app to run them against; "
@@ -90,7 +92,7 @@ def _checked_settings(ctx: Context) -> AppConfig | None:
             field="app.start",
         )
     _files_inside(ctx, planned)
-    if any(kind == "ui" for kind, _ in planned):
+    if any(isinstance(check, UiCheck) for _, check in planned):
         from shipyard.gates.browser import find_chromium
 
         find_chromium(ctx.env)
@@ -103,10 +105,10 @@ def _files_inside(ctx: Context, planned: Planned) -> None:
     for kind, check in planned:
         i, index[kind] = index[kind], index[kind] + 1
         named: list[tuple[str, str]] = []
-        if kind == "http":
+        if isinstance(check, HttpCheck):
             files = check.request.files or {}
             named = [(f"checks.http[{i}].request.files.{k}", v) for k, v in files.items()]
-        elif kind == "ui":
+        elif isinstance(check, UiCheck):
             named = [
                 (f"checks.ui[{i}].steps[{n}].upload.files[{j}]", name)
                 for n, step in enumerate(check.steps)
@@ -125,8 +127,8 @@ APP_MARKS = ("{app_url}", "{port}", "SHIPYARD_APP_URL")
 """What in a CLI check's ``run``, ``env`` or ``stdin`` says it talks to the app."""
 
 
-def needs_app(kind: str, check: Any) -> bool:
-    if kind != "cli" or check.fresh_app:
+def needs_app(check: RuntimeCheck) -> bool:
+    if not isinstance(check, CliCheck) or check.fresh_app:
         return True
     run = check.run if isinstance(check.run, str) else " ".join(check.run)
     texts = [run, check.stdin or "", *check.env.keys(), *check.env.values()]
@@ -138,26 +140,24 @@ def in_order(planned: Planned) -> list[Planned]:
     with ``parallel: true`` (and no ``fresh_app``), which form one group that may overlap."""
     groups: list[Planned] = []
     for kind, check in planned:
-        if _overlaps(kind, check) and groups and _overlaps(*groups[-1][-1]):
+        if _overlaps(check) and groups and _overlaps(groups[-1][-1][1]):
             groups[-1].append((kind, check))
         else:
             groups.append([(kind, check)])
     return groups
 
 
-def _overlaps(kind: str, check: Any) -> bool:
-    return kind == "ui" and bool(check.parallel) and not check.fresh_app
+def _overlaps(check: RuntimeCheck) -> bool:
+    return isinstance(check, UiCheck) and check.parallel and not check.fresh_app
 
 
 def planned_checks(ctx: Context) -> Planned:
     if ctx.spec is None:
         return []
     c = ctx.spec.checks
-    return [
-        *(("http", check) for check in c.http),
-        *(("cli", check) for check in c.cli),
-        *(("ui", check) for check in c.ui),
-    ]
+    planned: Planned = [("http", check) for check in c.http]
+    planned += [("cli", check) for check in c.cli]
+    return planned + [("ui", check) for check in c.ui]
 
 
 class _Session:
@@ -197,7 +197,7 @@ class _Session:
                 results.append(self._launch("app-start"))
         for group in in_order(planned):
             if len(group) > 1 and self.ctx.lanes.parallel and self.app is not None:
-                results += self._overlapping([check for _, check in group])
+                results += self._overlapping([c for _, c in group if isinstance(c, UiCheck)])
                 continue
             for kind, check in group:
                 if check.fresh_app and self.settings is not None and self.down is None:
@@ -205,15 +205,15 @@ class _Session:
                     self._stop_app()
                     with self.ctx.lanes.slot():
                         results.append(self._launch(f"app-start-{check.id}"))
-                if self.down is not None and needs_app(kind, check):
+                if self.down is not None and needs_app(check):
                     results.append(_not_run(kind, check, self.down))
                     continue
                 with self.ctx.lanes.slot():
-                    results.append(self._checked(kind, check))
+                    results.append(self._checked(check))
         self._last_words(results)
         return results
 
-    def _overlapping(self, flows: list[Any]) -> list[CheckResult]:
+    def _overlapping(self, flows: list[UiCheck]) -> list[CheckResult]:
         """``parallel`` UI flows at once against the running app, each in a browser of its own
         (the first in the session's); what the app logged meanwhile counts against the first."""
         from shipyard.gates.browser import Browser
@@ -259,11 +259,11 @@ class _Session:
         self.expected = tuple(range(500, 600)) if self.settings.ready != "tcp" else ()
         return self._after(launch.check, self.expected)
 
-    def _checked(self, kind: str, check: Any) -> CheckResult:
+    def _checked(self, check: RuntimeCheck) -> CheckResult:
         from shipyard.gates.clicheck import run_cli_check
         from shipyard.gates.http import run_http_check
 
-        if kind == "http":
+        if isinstance(check, HttpCheck):
             assert self.jars is not None
             client = self.jars.client(check.session)
             outcome = run_http_check(check, client, self.variables, self.ctx)
@@ -272,7 +272,7 @@ class _Session:
             self.expected = (status,) if status and status >= 500 else ()
             return self._after(outcome.result, self.expected)
         self.expected = ()
-        if kind == "cli":
+        if isinstance(check, CliCheck):
             if self.app is None:
                 result = run_cli_check(check, self.ctx, self._cli_variables(), None)
                 return result if self.settings is None else _without_app(result)
@@ -328,5 +328,5 @@ def _without_app(result: CheckResult) -> CheckResult:
     return replace(result, message=f"{result.message}\n{note}")
 
 
-def _not_run(kind: CheckKind, check: Any, reason: str) -> CheckResult:
+def _not_run(kind: CheckKind, check: RuntimeCheck, reason: str) -> CheckResult:
     return result_of(check, kind, "not_run", reason)

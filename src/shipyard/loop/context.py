@@ -1,8 +1,9 @@
-"""What every stage of a run can see: fixed for the run, rebuilt by ``resume``."""
+"""What every stage of a run can see: the run's fixed inputs (``RunContext``, rebuilt by
+``resume``) and what the process working on it holds (``Session``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,12 +45,45 @@ class RunOptions:
             "spec_file": self.spec_file,
             "start_branch": self.start_branch,
             **named,  # absent for the model: a default run's options read as before
-            **({"naive": True} if self.naive else {}),
+            **({"naive": True} if self.naive else {}),  # absent unless set, likewise
         }
 
 
+def _print(event: Event) -> None:
+    print(event.summary)
+
+
+def _accept(_spec: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Locked:
+    """The locked spec: its text, verbatim, and what it says."""
+
+    text: str
+    spec: Spec
+
+
 @dataclass(kw_only=True)
+class Session:
+    """What this process holds for a run: made by each start or resume, never stored."""
+
+    say: Callable[[Event], None] = _print
+    confirm: Callable[[str], bool] = _accept
+    """Shows the planner's spec; False when the user does not accept it."""
+    models: dict[str, Model] = field(default_factory=dict)
+    """Each role's model, built and checked by this process."""
+    locked: Locked | None = None
+    """The locked spec, once the run has one (read back by ``resume``)."""
+    conversations: dict[str, Conversation] = field(default_factory=dict)
+    """Conversations kept in memory between steps (the ledger has them whole)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunContext:
+    """The run's fixed inputs, and the ``session`` of the process that works on it."""
+
     run_id: str
     task: str
     project: Path
@@ -67,17 +101,24 @@ class RunContext:
     """``.shipyard/runs/<run-id>/`` in the user's project."""
     implementer: Implementer
     """Who makes the change of each attempt (resolved once, when the run starts or resumes)."""
-    models: dict[str, Model] = field(default_factory=dict)
-    spec: Spec | None = None
-    spec_text: str | None = None
-    say: Callable[[Event], None] = lambda event: print(event.summary)
-    confirm: Callable[[str], bool] = lambda _spec: True
-    """Shows the planner's spec; False when the user does not accept it."""
-    conversations: dict[str, Conversation] = field(default_factory=dict)
+    session: Session = field(default_factory=Session)
 
     @property
     def spec_lock(self) -> Path:
         return self.evidence / "spec.lock.yaml"
+
+    @property
+    def models(self) -> Mapping[str, Model]:
+        return self.session.models
+
+    @property
+    def locked(self) -> Locked:
+        """The locked spec, for a stage that runs after the lock."""
+        assert self.session.locked is not None, "the spec is locked before this stage"
+        return self.session.locked
+
+    def say(self, event: Event) -> None:
+        self.session.say(event)
 
     def retry_notice(self, n: int, exc: BaseException, wait: float) -> None:
         """Shown (not stored) while a provider error is retried."""

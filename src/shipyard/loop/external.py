@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from shipyard import process
 from shipyard.agents.external import agent_for
 from shipyard.agents.external.base import ExternalAgent, Outcome, short
+from shipyard.agents.roles import RoleName
 from shipyard.config import Config
 from shipyard.loop import guard
 from shipyard.loop.attempts import end_attempt
@@ -168,7 +169,7 @@ def _usage(agent: ExternalAgent, state: RunState, step: Step, outcome: Outcome) 
     report stays unknown (None), never 0."""
     model = outcome.model or agent.settings.model or agent.name
     row = UsageRow(
-        role="implementer", model=f"{agent.name}:{model}" if model != agent.name else model,
+        role=RoleName.IMPLEMENTER, model=f"{agent.name}:{model}" if model != agent.name else model,
         input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, cost=outcome.cost,
     )  # fmt: skip
     add_row(state, step, row)

@@ -108,12 +108,13 @@ def needs_model(implementer: Implementer) -> bool:
 
 def brief(ctx: RunContext, state: RunState, step: Step) -> Brief:
     """The brief of the current attempt; ``step`` records the knowledge it hands over."""
+    from shipyard.agents.roles import RoleName
     from shipyard.loop import learn
 
-    assert ctx.spec_text is not None, "an attempt starts after the spec is locked"
-    known = learn.tell(ctx, step, "implementer", f"{ctx.task}\n{ctx.spec_text}")
+    spec_text = ctx.locked.text  # an attempt starts after the spec is locked
+    known = learn.tell(ctx, step, RoleName.IMPLEMENTER, f"{ctx.task}\n{spec_text}")
     return Brief(
-        task=ctx.task, spec_text=ctx.spec_text, commands=commands(ctx), knowledge=known,
+        task=ctx.task, spec_text=spec_text, commands=commands(ctx), knowledge=known,
         feedback=list(state.feedback), attempt=state.attempt, workdir=ctx.workdir,
     )  # fmt: skip
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from shipyard.agents.roles import RoleName
 from shipyard.loop.context import RunContext
 from shipyard.loop.state import Failure, RunState
 from shipyard.loop.step import Step
@@ -86,21 +86,21 @@ def pitfalls_fixed(ctx: RunContext, state: RunState, step: Step) -> None:
     if not state.diagnoses or not ctx.config.knowledge.enabled:
         return
     for found in state.diagnoses:
-        failures = [Failure(**f) for f in found["failures"]]
+        failures = found.failures
         specific = [f for f in failures if f.check != "suite"] or failures
         for f in specific:
             text = (
                 f"When {f.gate} {f.check} fails ({f.kind}): {_what(f.message)}\n"
-                f"Cause: {found['root_cause']}\nFix that then passed: {found['fix_plan']}"
+                f"Cause: {found.root_cause}\nFix that then passed: {found.fix_plan}"
             )
             step.knowledge.append(
                 Entry(
                     kind="pitfall",
                     key=f.fingerprint,
                     text=text,
-                    role="diagnoser",
+                    role=RoleName.DIAGNOSER,
                     run_id=ctx.run_id,
-                    evidence=f"diagnosed at attempt {found['attempt']}, its fix "
+                    evidence=f"diagnosed at attempt {found.attempt}, its fix "
                     f"passed at attempt {state.attempt}",
                     topic=topic(f),
                     data={
@@ -130,7 +130,7 @@ def known_pitfalls(
     if not found:
         return None
     state.pitfalls += list(found)
-    step.uses.append(("implementer", list(found)))
+    step.uses.append((RoleName.IMPLEMENTER, list(found)))
     step.event("pitfall", f"a known pitfall: {len(found)} matched", ids=list(found))
     lines = ["This failure is a known pitfall of this project; what fixed it before:"]
     lines += [f"- {e.text.strip()}" for e in found.values()]
@@ -139,14 +139,14 @@ def known_pitfalls(
 
 def remember(state: RunState, entries: Sequence[Entry]) -> None:
     """Knowledge to write when (and only if) the run ships."""
-    state.learned += [asdict(e) for e in entries]
+    state.learned += entries
 
 
 def learned_on_ship(ctx: RunContext, state: RunState, step: Step) -> None:
     if not ctx.config.knowledge.enabled or not state.learned:
         return
-    step.knowledge += [Entry(**e) for e in state.learned]
-    kinds = sorted({e["kind"] for e in state.learned})
+    step.knowledge += state.learned
+    kinds = sorted({e.kind for e in state.learned})
     step.event("learned", f"{len(state.learned)} entries ({', '.join(kinds)})")
     state.learned = []
 

@@ -12,6 +12,7 @@ from pydantic_ai.models import ModelRequestParameters
 
 from shipyard.agents import prompts
 from shipyard.agents.chat import Conversation, calls_of, signature, text_of, tool_definitions
+from shipyard.agents.roles import RoleName
 from shipyard.agents.tools import Toolbox
 from shipyard.loop import guard
 from shipyard.loop.context import RunContext
@@ -20,6 +21,7 @@ from shipyard.loop.state import RunState
 from shipyard.loop.step import Step
 from shipyard.loop.usage import add_usage
 
+ROLE = RoleName.IMPLEMENTER
 NO_TOOL = (
     "No tool was called. Work only through the tools, and call submit when the change is made "
     "and tested; words are not a result."
@@ -49,7 +51,7 @@ def advance(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         _open_attempt(ctx, state, step, conv)
     answer = conv.ask(_params(ctx))
     state.step += 1
-    add_usage(state, step, "implementer", conv.model, [answer])
+    add_usage(state, step, ROLE, conv.model, [answer])
     calls = calls_of(answer.response)
     if calls:
         state.pending_calls = [c.tool_call_id for c in calls]
@@ -69,14 +71,14 @@ def advance(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
 
 
 def conversation(ctx: RunContext) -> Conversation:
-    conv = ctx.conversations.get("implementer")
+    kept = ctx.session.conversations
+    conv = kept.get(ROLE)
     if conv is None:
-        rows = ctx.ledger.messages(ctx.run_id, "implementer")
+        rows = ctx.ledger.messages(ctx.run_id, ROLE)
         conv = Conversation.restore(
-            "implementer", ctx.models["implementer"], ctx.config.models, rows,
-            on_retry=ctx.retry_notice,
-        )  # fmt: skip
-        ctx.conversations["implementer"] = conv
+            ROLE, ctx.models[ROLE], ctx.config.models, rows, on_retry=ctx.retry_notice
+        )
+        kept[ROLE] = conv
     return conv
 
 

@@ -3,58 +3,34 @@ worktree with its hash. Gates only ever read the locked copy."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from shipyard import workspace
-from shipyard.agents import prompts
-from shipyard.agents.chat import Conversation, NoValidAnswer, structured
+from shipyard.agents.roles import PLANNER, Decision, Plan
 from shipyard.exceptions import InputError
 from shipyard.loop import learn
+from shipyard.loop.ask import ask
 from shipyard.loop.attempts import block
 from shipyard.loop.context import RunContext
 from shipyard.loop.setup import lock, runnable
 from shipyard.loop.state import RunState
 from shipyard.loop.step import Step
-from shipyard.loop.usage import add_usage
 from shipyard.spec import Spec, parse_spec
 from shipyard.store.knowledge import Entry, normalised
 
 REPO_MAP_ENTRIES = 300
-
-
-class Decision(BaseModel):
-    choice: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
-
-
-class Plan(BaseModel):
-    """The spec as YAML text, and the design decisions behind it."""
-
-    spec_yaml: str = Field(min_length=1)
-    decisions: list[Decision] = Field(default_factory=list)
+__all__ = ["Decision", "Plan", "plan"]
 
 
 def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
     state, step = state.model_copy(deep=True), Step()
-    conv = Conversation(
-        "planner", ctx.models["planner"], ctx.config.models, on_retry=ctx.retry_notice
-    )
-    known = learn.tell(ctx, step, "planner", ctx.task)
-    conv.start(prompts.with_knowledge(prompts.PLANNER, known), _brief(ctx))
-    try:
-        answer, answers = structured(
-            conv, Plan, retries=ctx.config.models.output_retries,
-            check=lambda plan_: _spec_problem(ctx, plan_),
-        )  # fmt: skip
-    except NoValidAnswer as exc:
-        step.messages = conv.take_unsaved()
-        add_usage(state, step, "planner", conv.model, exc.answers)
-        return block(state, step, f"the planner wrote no valid spec: {exc}"), step
-    step.messages = conv.take_unsaved()
-    add_usage(state, step, "planner", conv.model, answers)
+    answer = ask(
+        ctx, state, step, PLANNER, brief=_brief(ctx), query=ctx.task,
+        check=lambda plan_: _spec_problem(ctx, plan_),
+    )  # fmt: skip
+    if answer is None:
+        return state, step
     decisions = [f"{d.choice} (because {d.reason})" for d in answer.decisions]
-    step.event("plan", f"spec written, {len(decisions)} decisions", decisions=decisions)
-    if not ctx.confirm(answer.spec_yaml):
+    step.event(PLANNER.event, f"spec written, {len(decisions)} decisions", decisions=decisions)
+    if not ctx.session.confirm(answer.spec_yaml):
         return block(state, step, "the spec was not accepted"), step
     learn.remember(state, [_decision(ctx, d) for d in answer.decisions])
     lock(ctx, state, step, answer.spec_yaml)
@@ -64,7 +40,7 @@ def plan(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
 def _decision(ctx: RunContext, d: Decision) -> Entry:
     return Entry(
         kind="decision", key=normalised(d.choice)[:120], text=f"{d.choice} (because {d.reason})",
-        role="planner", run_id=ctx.run_id, evidence=f"the spec of run {ctx.run_id}",
+        role=PLANNER.name, run_id=ctx.run_id, evidence=f"the spec of run {ctx.run_id}",
     )  # fmt: skip
 
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard import gitguard, leftovers, workspace
+from shipyard.agents.roles import RoleName
 from shipyard.config import Config, load_config
 from shipyard.evidence import new_run_id, state_dir
 from shipyard.exceptions import GitError, SpecError
 from shipyard.loop import implementers, learn
-from shipyard.loop.context import RunContext, RunOptions
+from shipyard.loop.context import Locked, RunContext, RunOptions, Session
 from shipyard.loop.state import FINAL, RunState
 from shipyard.loop.step import Step
 from shipyard.spec import Spec, parse_spec, spec_hash
@@ -79,7 +81,7 @@ def start_run(
         run_id=run_id, task=task, project=project, worktree=tree, workdir=tree / prefix,
         base_sha=base_sha, branch=f"shipyard/{run_id}", config=config, options=options,
         ledger=Ledger.open(project, RunState.model_validate_json), evidence=evidence,
-        implementer=implementer, models=models, say=say, confirm=confirm,
+        implementer=implementer, session=Session(say=say, confirm=confirm, models=models),
     )  # fmt: skip
     state, first = RunState(), Step()
     if not implementers.needs_model(implementer):
@@ -118,8 +120,8 @@ def resume_run(
         run_id=record.id, task=record.task, project=project, worktree=tree,
         workdir=tree / prefix, base_sha=record.base_sha, branch=record.branch, config=config,
         options=options, ledger=ledger, evidence=evidence,
-        implementer=implementers.resolve(options.implementer, config), say=say,
-        confirm=confirm,
+        implementer=implementers.resolve(options.implementer, config),
+        session=Session(say=say, confirm=confirm),
     )  # fmt: skip
     state = record.state
     if state.stage in FINAL:
@@ -136,7 +138,7 @@ def resume_run(
         roles = _roles(
             needs_planner=state.stage == "plan", implementer=ctx.implementer, naive=options.naive
         )
-        ctx.models = _models(config, options, project, roles)
+        ctx.session.models = _models(config, options, project, roles)
         _continue_scripts(ctx)
         step = Step()
         step.event(
@@ -213,17 +215,16 @@ def _load_lock(ctx: RunContext, expected: str | None) -> str | None:
     text = ctx.spec_lock.read_text()
     if spec_hash(text) != expected:
         return f"{ctx.spec_lock}: the locked spec was changed after the run started"
-    ctx.spec_text, ctx.spec = text, parse_spec(text, str(ctx.spec_lock))
+    ctx.session.locked = Locked(text=text, spec=parse_spec(text, str(ctx.spec_lock)))
     return None
 
 
 def lock(ctx: RunContext, state: RunState, step: Step, text: str) -> None:
     """Store the spec outside the worktree with its hash; implementation starts."""
     ctx.spec_lock.write_text(text)
-    ctx.spec_text = text
-    ctx.spec = parse_spec(text, str(ctx.spec_lock))
+    locked = ctx.session.locked = Locked(text=text, spec=parse_spec(text, str(ctx.spec_lock)))
     step.spec_hash = spec_hash(text)
-    accepted = ", ".join(a.id for a in ctx.spec.acceptance)
+    accepted = ", ".join(a.id for a in locked.spec.acceptance)
     step.event("lock", f"spec locked ({step.spec_hash[:12]}): {accepted}", hash=step.spec_hash)
     state.stage = "implement"
 
@@ -255,32 +256,29 @@ def _git_start(project: Path) -> tuple[str, str | None]:
 
 def _continue_scripts(ctx: RunContext) -> None:
     """Scripted models pick up after the replies the crashed process had given."""
-    from pydantic_ai.messages import ModelMessagesTypeAdapter
-
-    from shipyard.agents.scripted import ScriptedModel
+    from shipyard.agents import models as model_io
 
     for role, model in ctx.models.items():
-        if isinstance(model, ScriptedModel):
-            rows = ctx.ledger.messages_of_role(ctx.run_id, role)
-            model.continue_after(
-                [m for r in rows for m in ModelMessagesTypeAdapter.validate_json(r)]
-            )
+        model_io.continue_after(model, partial(ctx.ledger.messages_of_role, ctx.run_id, role))
 
 
 def _roles(
     *, needs_planner: bool, implementer: implementers.Implementer, naive: bool = False
-) -> tuple[str, ...]:
-    model: tuple[str, ...] = ("implementer",) if implementers.needs_model(implementer) else ()
-    roles = model if naive else (*model, "reviewer", "diagnoser")
-    return ("planner", *roles) if needs_planner else roles
+) -> tuple[RoleName, ...]:
+    """The roles whose model the run needs (the implementer's only for the in-process model)."""
+    model = (RoleName.IMPLEMENTER,) if implementers.needs_model(implementer) else ()
+    roles = model if naive else (*model, RoleName.REVIEWER, RoleName.DIAGNOSER)
+    return (RoleName.PLANNER, *roles) if needs_planner else roles
 
 
 def _models(
-    config: Config, options: RunOptions, project: Path, roles: tuple[str, ...]
+    config: Config, options: RunOptions, project: Path, roles: tuple[RoleName, ...]
 ) -> dict[str, Model]:
     from shipyard.agents import models as model_io
 
-    names = {role: model_io.model_name_for(role, config.models, options.model) for role in roles}
+    names: dict[str, str] = {
+        role: model_io.model_name_for(role, config.models, options.model) for role in roles
+    }
     return model_io.preflight(names, config.models, project=project, warn=_warn)
 
 

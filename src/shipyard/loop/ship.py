@@ -47,12 +47,12 @@ def _commit(ctx: RunContext, state: RunState) -> str:
 
 
 def message(ctx: RunContext, state: RunState) -> str:
-    assert ctx.spec is not None
-    subject = ctx.spec.task.strip().splitlines()[0]
+    spec = ctx.locked.spec
+    subject = spec.task.strip().splitlines()[0]
     if len(subject) > 72:
         subject = subject[:69] + "..."
     lines = [subject, "", "Acceptance:"]
-    lines += [f"- {a.id}: {a.text}" for a in ctx.spec.acceptance]
+    lines += [f"- {a.id}: {a.text}" for a in spec.acceptance]
     checked = (
         "Shipped as the model submitted it (--naive: no gates, no review)."
         if ctx.options.naive

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.store.knowledge import Entry
 
 Stage = Literal["plan", "implement", "verify", "review", "diagnose", "ship", "shipped", "blocked"]
 FINAL: frozenset[str] = frozenset({"shipped", "blocked"})
@@ -37,6 +39,18 @@ class Failure(BaseModel):
     check: str
     kind: str
     message: str
+
+
+class Diagnosed(BaseModel):
+    """A diagnosis waiting for its fix to pass the gates; then it becomes a pitfall."""
+
+    model_config = ConfigDict(extra="forbid")
+    failures: list[Failure]
+    """The failures that repeated."""
+    root_cause: str
+    fix_plan: str
+    attempt: int
+    """The attempt that failed twice."""
 
 
 class RunState(BaseModel):
@@ -81,10 +95,10 @@ class RunState(BaseModel):
     """Why the user's branch was or was not fast-forwarded."""
     reason: str | None = None
     """Why the run is blocked."""
-    learned: list[dict[str, Any]] = Field(default_factory=list)
+    learned: list[Entry] = Field(default_factory=list)
     """Knowledge not verified yet (the planner's decisions, review findings): written when the
     run ships, dropped when it is blocked."""
-    diagnoses: list[dict[str, Any]] = Field(default_factory=list)
+    diagnoses: list[Diagnosed] = Field(default_factory=list)
     """Diagnoses waiting for their fix to pass the gates; then they become pitfalls."""
     recorded: list[str] = Field(default_factory=list)
     """Commands already recorded as verified in this run."""

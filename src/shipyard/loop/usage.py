@@ -6,25 +6,27 @@ Tokens or a cost that were not reported stay unknown (``None`` in the ledger's r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shipyard.loop.state import RunState
 from shipyard.loop.step import Step
 from shipyard.store.rows import UsageRow
 
 if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
     from shipyard.agents.chat import Answer
 
 
 def add_usage(
-    state: RunState, step: Step, role: str, model: Any, answers: Sequence[Answer]
+    state: RunState, step: Step, role: str, model: Model, answers: Sequence[Answer]
 ) -> None:
     if not answers:
         return
     cost = [a.cost for a in answers if a.cost is not None]
     row = UsageRow(
         role=role,
-        model=getattr(model, "model_name", str(model)),
+        model=model.model_name,
         input_tokens=sum(a.input_tokens for a in answers),
         output_tokens=sum(a.output_tokens for a in answers),
         cost=sum(cost) if cost else None,

@@ -47,8 +47,8 @@ def verify(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         verdict = bwrap.verify(ctx, folder, environ)
     else:
         verdict = run_gates(  # an unchanged resubmit (same tree, same inputs): from the cache
-            ctx.workdir, spec=ctx.spec, config=ctx.config, base=ctx.base_sha, evidence=folder,
-            environ=environ, tree=state.tree,
+            ctx.workdir, spec=ctx.locked.spec, config=ctx.config, base=ctx.base_sha,
+            evidence=folder, environ=environ, tree=state.tree,
         )  # fmt: skip
     state.artefacts += built_by_gates(ctx, state)
     state.verify_runs += 1
