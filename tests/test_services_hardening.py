@@ -104,6 +104,46 @@ def test_env_file_values_are_scrubbed_escaped_and_json_evidence_stays_json(
     assert json.loads((run_dir / "config.json").read_text())["verify"]["parallel"] is True
 
 
+URL_SECRET = "s3cr3t/p@ss+word=long"
+
+
+def test_a_long_value_shortened_or_percent_encoded_is_scrubbed_too(project: Project) -> None:
+    """pytest shortens a long value to its head and tail around ``...``; a password inside a URL
+    is percent-encoded: neither piece of the value reaches stdout, ``--json`` or the evidence."""
+    project.write({
+        "shipyard.toml": f'[commands]\ntest = "{PYTEST}"\nenv_file = ".env"\n',
+        ".env": f"API_TOKEN={URL_SECRET}\n",
+        ".gitignore": ".env\n",
+        "tests/test_leak.py": """
+            import os
+            import urllib.parse
+
+            T = os.environ["API_TOKEN"]
+
+
+            def test_leaks_the_token():
+                print(urllib.parse.quote(T, safe=""), urllib.parse.quote(T))
+                assert T * 30 == "x"
+        """,
+    })  # fmt: skip
+    project.commit()
+    run = project.verify()
+    assert run.code == 1, run.stdout + run.stderr
+    pieces = ("s3cr3t/p", "@ss+word=long", "s3cr3t%2Fp%40ss%2Bword%3Dlong", "s3cr3t/p%40ss")
+    shown = run.stdout + run.stderr + json.dumps(run.json)
+    assert not [p for p in pieces if p in shown], shown
+    leaked = [
+        (path, piece)
+        for path in (project.path / ".shipyard").rglob("*")
+        if path.is_file()
+        for piece in pieces
+        if piece in path.read_text(errors="replace")
+    ]
+    assert leaked == []
+    output = Path(run.json["run_dir"], "tests/output.log").read_text()
+    assert "[env_file value]" in output and "..." in output
+
+
 COUNTER = """
     import sys
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -316,3 +356,20 @@ def test_a_missing_env_file_names_the_line_that_sets_it(project: Project) -> Non
     assert run.code == 2, run.stdout + run.stderr
     assert "shipyard.toml:3: commands.env_file: " in run.stderr
     assert ".env.test does not exist (the env_file" in run.stderr
+
+
+@pytest.mark.parametrize("kind", ["not utf-8", "a link out of the project"])
+def test_an_unreadable_or_escaping_env_file_names_the_field(project: Project, kind: str) -> None:
+    project.write({"shipyard.toml": f'[commands]\ntest = "{PYTEST}"\nenv_file = "x.env"\n'})
+    if kind == "not utf-8":
+        (project.path / "x.env").write_bytes(b"\xff\xfeK=\xff\n")
+        expected = "x.env is not UTF-8 text"
+    else:
+        outside = project.path.parent / "outside.env"
+        outside.write_text("K=value-from-outside\n")
+        (project.path / "x.env").symlink_to(outside)
+        expected = "leads out of the project"
+    run = project.verify()
+    assert run.code == 2, run.stdout + run.stderr
+    assert "shipyard.toml:3: commands.env_file: " in run.stderr and expected in run.stderr
+    assert "value-from-outside" not in run.stdout + run.stderr

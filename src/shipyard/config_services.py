@@ -70,19 +70,37 @@ class ServiceConfig(BaseModel):
         return self
 
 
-def read_env_file(path: Path, *, source: str, line: int | None = None) -> dict[str, str]:
+def read_env_file(
+    path: Path, *, source: str, line: int | None = None, project: Path | None = None
+) -> dict[str, str]:
     """``KEY=VALUE`` lines (``export`` allowed, ``#`` comments, blank lines, a value in single
     or double quotes kept as written, a comment after it allowed). A bad line is bad input
     naming the file and the line, never quoting it: the values are secrets. ``line``: where
-    ``source`` sets ``env_file``, for the error when the file is not there."""
+    ``source`` sets ``env_file``, for the error when the file is not there. ``project``: a link
+    that leads out of it is refused (the path itself is checked when the config is read)."""
+    if project is not None and not path.resolve().is_relative_to(project.resolve()):
+        raise ConfigError(
+            f"{path} leads out of the project {project} (a symbolic link)",
+            file=source or None, field="commands.env_file", line=line,
+        )  # fmt: skip
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
         raise ConfigError(
             f"{path} {what} (the env_file to read the commands' variables from)",
             file=source or None, field="commands.env_file", line=line,
         )  # fmt: skip
+    try:
+        content = read_text(path, ConfigError)
+    except (ConfigError, UnicodeDecodeError) as exc:
+        decoding = (exc, exc.__cause__)
+        not_text = any(isinstance(e, UnicodeDecodeError) for e in decoding)
+        what = "is not UTF-8 text" if not_text else f"cannot be read: {exc}"
+        raise ConfigError(
+            f"{path} {what} (the env_file to read the commands' variables from)",
+            file=source or None, field="commands.env_file", line=line,
+        ) from None  # fmt: skip
     values: dict[str, str] = {}
-    for number, text in enumerate(read_text(path, ConfigError).splitlines(), start=1):
+    for number, text in enumerate(content.splitlines(), start=1):
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             continue

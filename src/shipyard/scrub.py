@@ -10,18 +10,26 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from urllib import parse
 
 MIN_SECRET = 4
 """Shorter env_file values are not scrubbed: they would replace ordinary text in the logs."""
+MIN_CUT = 10
+"""A value this long is also scrubbed where a tool shortened it to its head or tail around
+``...`` (pytest's assertion messages): the pieces together could give the whole value."""
+MIN_PIECE = 6
+"""The shortest head or tail of a shortened value that is scrubbed."""
 REDACTED = "[env_file value]"
 
 
 def secret_forms(value: str) -> set[str]:
-    """``value`` as it may appear in evidence: as is, as Python shows it (``repr``, as in an
-    assertion's message), escaped in a JSON string (ASCII or not), and each of those escaped in
-    XML or HTML text or attributes, each writer's way (``&quot;`` or a raw ``"``, ``&apos;``,
-    ``&#39;``, ``&#x27;`` or a raw ``'``, ``&gt;`` or a raw ``>``)."""
-    texts = {value, repr(value)[1:-1]}
+    """``value`` as it may appear in evidence: as is, percent-encoded (a password in a URL), as
+    Python shows it (``repr``, as in an assertion's message), escaped in a JSON string (ASCII or
+    not), and each of those escaped in XML or HTML text or attributes, each writer's way
+    (``&quot;`` or a raw ``"``, ``&apos;``, ``&#39;``, ``&#x27;`` or a raw ``'``, ``&gt;`` or a
+    raw ``>``)."""
+    texts = {value, repr(value)[1:-1], parse.quote(value)}
+    texts |= {parse.quote(value, safe=""), parse.quote_plus(value)}
     texts |= {json.dumps(t, ensure_ascii=a)[1:-1] for t in set(texts) for a in (True, False)}
     forms = set(texts)
     for text in texts:
@@ -40,11 +48,20 @@ class Scrubber:
         found = {v for v in values if len(v) >= MIN_SECRET}
         forms = {f for v in found for f in secret_forms(v)}
         self.secrets = tuple(sorted(forms, key=len, reverse=True))
+        self.cut = tuple(f for v in found for f in {v, repr(v)[1:-1]} if len(f) >= MIN_CUT)
+
+    def _pieces(self, text: str) -> str:
+        """The heads and tails of long values at a ``...`` cut."""
+        for value in self.cut:
+            for k in range(len(value) - 1, MIN_PIECE - 1, -1):
+                text = text.replace(value[:k] + "...", REDACTED + "...")
+                text = text.replace("..." + value[-k:], "..." + REDACTED)
+        return text
 
     def text(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        return text
+        return self._pieces(text) if self.cut and "..." in text else text
 
     def error(self, exc: BaseException) -> None:
         """``exc``'s message (a command line, a command's output) without the values, in place
@@ -70,9 +87,12 @@ class Scrubber:
             data = path.read_bytes()
             clean = self._json(data) if path.suffix == ".json" else None
             if clean is None:
-                clean = data
-                for secret in forms:
-                    clean = clean.replace(secret, REDACTED.encode())
+                try:
+                    clean = self.text(data.decode("utf-8")).encode("utf-8")
+                except UnicodeDecodeError:
+                    clean = data
+                    for secret in forms:
+                        clean = clean.replace(secret, REDACTED.encode())
             if clean != data:
                 path.write_bytes(clean)
 

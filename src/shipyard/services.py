@@ -175,7 +175,7 @@ class Prepared:
         if config.commands.env_file is not None:
             path = project / config.commands.env_file
             line = config_line(config, "commands", "env_file")
-            self.file_values = read_env_file(path, source=config.source, line=line)
+            self.file_values = read_env_file(path, source=config.source, line=line, project=project)
         self.scrubber = Scrubber(self.file_values.values())
         return self.scrubber.secrets
 
