@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.runtime.support import app_config, by_id, live_children, make_context, run_gate
 from shipyard.exceptions import CommandNotFound, ConfigError
-from shipyard.gates import runtime
+from shipyard.gates import clicheck, runtime
 from shipyard.gates.app import settings_for
 
 HTTP_AND_CLI = """
@@ -146,7 +146,7 @@ def test_ctrl_c_mid_run_still_stops_the_app(
         assert len(live_children()) == 2  # the app is running right now, under its launcher
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runtime, "run_cli_check", interrupted)
+    monkeypatch.setattr(clicheck, "run_cli_check", interrupted)  # imported when it runs
     ctx = make_context(tmp_path, HTTP_AND_CLI, app_config())
     with pytest.raises(KeyboardInterrupt):
         run_gate(ctx)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,24 @@ DAMAGE_CODES = (11, 26)
 """SQLITE_CORRUPT, SQLITE_NOTADB: the file is not (or no longer) a readable database."""
 
 
+class _Connection(sqlite3.Connection):
+    """A connection that can be held weakly (the base type cannot)."""
+
+
+_OPEN: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+"""Connections still open: closed at exit, so that the WAL is folded into the database file
+(the CLI spares the interpreter's last garbage collection, which would otherwise close them; a
+copy of ``shipyard.db`` alone, as a batch packs it, then holds every row)."""
+
+
+@atexit.register
+def _close_all() -> None:
+    for conn in list(_OPEN):
+        # another thread's connection, or one already broken, stays: SQLite keeps its WAL
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+
 def db_path(project: Path) -> Path:
     return state_dir(project) / DB_FILE
 
@@ -26,13 +47,16 @@ def open_db(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, foreign keys on,
     migrated to the latest schema."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, factory=_Connection
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         _wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.row_factory = sqlite3.Row
         migrate(conn, path)
+        _OPEN.add(conn)
     except sqlite3.DatabaseError as exc:
         raise damage(exc, path) or EnvironmentProblem(
             f"{path}: cannot open the database: {exc}"
