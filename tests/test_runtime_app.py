@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.runtime.support import app_config, by_id, live_children, make_context, run_gate
 from shipyard.exceptions import CommandNotFound, ConfigError
-from shipyard.gates import clicheck, runtime
+from shipyard.gates import clicheck
 from shipyard.gates.app import settings_for
 
 HTTP_AND_CLI = """
