@@ -259,7 +259,7 @@ def long_run(project: Path, spec: Path, script: Path, steps: int) -> LongRun:
         else:
             original(step)
 
-    ctx.say_events = on_commit  # type: ignore[method-assign]
+    object.__setattr__(ctx, "say_events", on_commit)  # the context is frozen: hook this one
     BUCKETS.take()
     started = last[0] = time.perf_counter()
     try:
@@ -269,7 +269,7 @@ def long_run(project: Path, spec: Path, script: Path, steps: int) -> LongRun:
     else:
         raise SystemExit("the run ended before the crash point: the benchmark is broken")
     took = time.perf_counter() - started
-    messages = len(ctx.conversations["implementer"].messages)
+    messages = len(ctx.session.conversations["implementer"].messages)
     tokens = ctx.ledger.run(ctx.run_id).state.usage.tokens
     ctx.ledger.close()
     return LongRun(ctx.run_id, series, rss, took, messages, tokens)
@@ -300,7 +300,7 @@ def resume_once(project: Path, run_id: str) -> Resumed:
         seen.extend(step.events)
         raise Stop
 
-    ctx.say_events = on_commit  # type: ignore[method-assign]
+    object.__setattr__(ctx, "say_events", on_commit)  # the context is frozen: hook this one
     time_commits(ctx)
     try:
         drive(ctx, state)
