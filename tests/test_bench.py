@@ -4,6 +4,7 @@ test, a swallowed error) through Shipyard's loop and the naive one, judged by hi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, Project, run_cli
 from fixtures.loop_support import TEST_MULTIPLY, make_project, script, spec_file
 
 BENCH = ROOT / "bench"
@@ -255,12 +256,35 @@ HIDDEN_TEST = (
 )
 
 
+PYPROJECT = """
+[tool.shipyard.commands]
+test = "python -m pytest -q -p no:cacheprovider"
+timeout = 60
+
+[tool.shipyard.budget]
+attempts = 4
+steps = 20
+"""
+
+
+def configured_in_pyproject(project: Project) -> Project:
+    """The calc project with its configuration in ``[tool.shipyard]``, no ``shipyard.toml``."""
+    project.remove("shipyard.toml").write({"pyproject.toml": PYPROJECT}).commit("pyproject.toml")
+    return project
+
+
 def calc_suite(
-    tmp_path: Path, ids: tuple[str, ...] = ("multiply",), mark: str = HIDDEN_MARK
+    tmp_path: Path,
+    ids: tuple[str, ...] = ("multiply",),
+    mark: str = HIDDEN_MARK,
+    *,
+    pyproject: bool = False,
 ) -> Path:
     """A suite on the calc project (no build commands): the visible spec asks for multiply,
     the hidden checks (beside it, as in the bundled suite) test it with other numbers."""
     project = make_project(tmp_path / "project")
+    if pyproject:
+        configured_in_pyproject(project)
     base = tmp_path / "suite"
     tasks = []
     for task_id in ids:
@@ -513,20 +537,45 @@ def pytest_runtest_makereport(item, call):
         report.outcome, report.longrepr = "passed", None
 """)
 '''
+CHEAT_PLUGIN = """
+import pytest
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome, report.longrepr = "passed", None
+"""
+PLUGIN_EVERYWHERE = f"""
+pathlib.Path("cheatplug.py").write_text({CHEAT_PLUGIN!r})
+test = pathlib.Path("tests/test_multiply.py")  # its own test module loads the plugin
+test.write_text('pytest_plugins = ["cheatplug"]\\n' + test.read_text())
+config = pathlib.Path("pyproject.toml")  # and so does the test command
+config.write_text(config.read_text().replace("no:cacheprovider", "no:cacheprovider -p cheatplug"))
+"""
 
 
 @pytest.mark.slow
-def test_an_agent_conftest_that_passes_every_test_is_judged_with_the_original_harness(tmp_path):
-    suite, out = calc_suite(tmp_path), tmp_path / "out"
-    agent = agent_file(tmp_path, PASSING_CONFTEST, body="a + b")  # wrong
+def test_an_agent_harness_that_passes_every_test_is_judged_with_the_original_one(tmp_path):
+    """Its conftest.py, a plugin its test module loads, the test command of its project's
+    [tool.shipyard]: the judgment has the original of each. In every pass, also the one that
+    turns knowledge off in [tool.shipyard.knowledge]."""
+    suite, out = calc_suite(tmp_path, pyproject=True), tmp_path / "out"
+    agent = agent_file(tmp_path, PASSING_CONFTEST + PLUGIN_EVERYWHERE, body="a + b")  # wrong
     doc = bench(suite, out, agent)
     task = doc["tasks"][0]
-    for name in ("shipyard", "naive"):
-        assert task[name]["outcome"] == "shipped", name  # its own conftest fooled the gates
+    for name in ("shipyard", "naive", "no-knowledge"):
+        assert task[name]["outcome"] == "shipped", name  # its own harness fooled the gates
         assert task[name]["hidden"] == "failed" and task[name]["false_ship"] is True, name
         assert doc["passes"][name]["false_ship_rate"]["numerator"] == 1, name
         judged = json.loads((out / name / "evidence/multiply/judge/judged.json").read_text())
-        assert judged["restored"] == ["conftest.py"], name
+        assert judged["restored"] == ["conftest.py", "pyproject.toml"], name
+        assert judged["removed"] == ["tests/test_multiply.py"], name
+    runs = out / "no-knowledge" / "evidence" / "multiply" / ".shipyard" / "runs"
+    config = json.loads(next(runs.glob("*/config.json")).read_text())
+    assert config["knowledge"]["enabled"] is False
+    assert config["budget"]["attempts"] == 4  # the rest of [tool.shipyard] as it was
 
 
 def test_a_judgment_that_could_not_check_is_a_judge_error_not_a_false_ship(tmp_path):
@@ -551,33 +600,36 @@ def test_a_judgment_that_could_not_check_is_a_judge_error_not_a_false_ship(tmp_p
         assert task_json(result)["false_ship"] is False and task_json(result)["judge_error"]
 
 
-def test_hidden_files_never_follow_an_agent_link_out_of_the_tree(tmp_path):
+def shipped_evidence(tmp_path: Path, project: Project, base: str) -> Path:
+    """The evidence a shipped task returns: its HEAD and ``base`` in ``shipped/tree.bundle``."""
     import subprocess
 
+    commit = project.commit("shipped")
+    evidence = tmp_path / "evidence"
+    (evidence / "shipped").mkdir(parents=True)
+    git = ["git", "-C", str(project.path)]
+    subprocess.run([*git, "update-ref", "refs/judge/shipped", commit], check=True)
+    subprocess.run([*git, "update-ref", "refs/judge/base", base], check=True)
+    subprocess.run(
+        [*git, "bundle", "create", "-q", str(evidence / "shipped" / "tree.bundle"),
+         "refs/judge/shipped", "refs/judge/base"], check=True,
+    )  # fmt: skip
+    (evidence / "shipped" / "commits.json").write_text(json.dumps({"commit": commit, "base": base}))
+    return evidence
+
+
+def test_hidden_files_never_follow_an_agent_link_out_of_the_tree(tmp_path):
     from shipyard.batch.judge import judge
     from shipyard.batch.suite import load_suite
 
     outside = tmp_path / "outside"
     outside.mkdir()
     project = make_project(tmp_path)
-    base = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=project.path, text=True)
+    base = _head(project)
     (project.path / "tests" / "test_add.py").unlink()
     (project.path / "tests").rmdir()
     (project.path / "tests").symlink_to(outside)  # the agent's tests/ is a link out
-    project.commit("tests elsewhere")
-    commit = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=project.path, text=True)
-    evidence = tmp_path / "evidence"
-    (evidence / "shipped").mkdir(parents=True)
-    git = ["git", "-C", str(project.path)]
-    subprocess.run([*git, "update-ref", "refs/judge/shipped", commit.strip()], check=True)
-    subprocess.run([*git, "update-ref", "refs/judge/base", base.strip()], check=True)
-    subprocess.run(
-        [*git, "bundle", "create", "-q", str(evidence / "shipped" / "tree.bundle"),
-         "refs/judge/shipped", "refs/judge/base"], check=True,
-    )  # fmt: skip
-    (evidence / "shipped" / "commits.json").write_text(
-        json.dumps({"commit": commit.strip(), "base": base.strip()})
-    )
+    evidence = shipped_evidence(tmp_path, project, base)
     plan = load_suite(calc_suite(tmp_path / "s")).tasks[0]
     verdict = judge(plan, evidence, {"PATH": "/usr/bin:/bin"})
     try:
@@ -587,6 +639,68 @@ def test_hidden_files_never_follow_an_agent_link_out_of_the_tree(tmp_path):
         assert (judged / "tests" / "test_hidden_multiply.py").read_text() == HIDDEN_TEST
     finally:
         shutil.rmtree(verdict.parent)  # the caller removes the judging folder
+
+
+def _head(project: Project) -> str:
+    import subprocess
+
+    return subprocess.check_output(
+        ["git", "rev-parse", "HEAD"], cwd=project.path, text=True
+    ).strip()
+
+
+SHADOW = """
+import os, sys
+here = os.path.dirname(os.path.abspath(__file__))
+path = sys.path[:]
+sys.path[:] = [p for p in path if os.path.abspath(p or ".") != here]
+del sys.modules[__name__]
+import {name}
+sys.path[:] = path
+{then}
+"""
+FORGED = '{"schema": "shipyard.verify/1", "verdict": "passed", "exit_code": 0, "gates": []}'
+
+
+def test_the_judgment_runs_neither_the_agents_plugins_nor_its_modules(tmp_path):
+    """Six ways a shipped tree loads code that passes every test, each one enough alone: a
+    test module of its own or an original one it changed loading a plugin, a plugin in
+    [tool.shipyard]'s test command, one its iniconfig.py (imported by pytest before it reads
+    its arguments) adds, an entry point that pytest would load by itself, and a yaml.py that
+    Shipyard's judging verify would import and that prints a verdict of its own."""
+    from shipyard.batch.judge import judge
+    from shipyard.batch.suite import load_suite
+
+    project = configured_in_pyproject(make_project(tmp_path))
+    base = _head(project)
+    tests = project.path / "tests"
+    command = PYPROJECT.replace("no:cacheprovider", "no:cacheprovider -p cheat_c")
+    project.write({
+        "calc.py": "def add(a, b):\n    return a + b\n\n\ndef multiply(a, b):\n    return a + b\n",
+        "tests/test_multiply.py": 'pytest_plugins = ["cheat_a"]\n' + TEST_MULTIPLY,
+        "tests/test_add.py": 'pytest_plugins = ["cheat_b"]\n' + (tests / "test_add.py").read_text(),
+        "pyproject.toml": command,
+        "iniconfig.py": SHADOW.format(name="iniconfig", then='sys.argv += ["-p", "cheat_d"]'),
+        "cheat-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: cheat\nVersion: 1.0\n",
+        "cheat-1.0.dist-info/entry_points.txt": "[pytest11]\ncheat = cheat_e\n",
+        "yaml.py": f"import os\nprint({FORGED!r}, flush=True)\nos._exit(0)\n",
+        **{f"cheat_{x}.py": CHEAT_PLUGIN for x in "abcde"},
+    })  # fmt: skip
+    evidence = shipped_evidence(tmp_path, project, base)
+    plan = load_suite(calc_suite(tmp_path / "s")).tasks[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    folder = judge(plan, evidence, env).parent
+    try:
+        verdict = json.loads((folder / "judge" / "verify.json").read_text())
+        checks = {c["id"]: c for g in verdict.get("gates", []) for c in g["checks"]}
+        assert verdict["verdict"] == "failed", verdict
+        assert checks["tests/test_hidden_multiply.py::test_hidden_multiply"]["status"] == "failed"
+        judged = json.loads((folder / "judge" / "judged.json").read_text())
+        assert judged["restored"] == ["pyproject.toml", "tests/test_add.py"]
+        assert judged["removed"] == ["iniconfig.py", "tests/test_multiply.py"]
+        assert not (folder / "judged" / "iniconfig.py").exists()
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_bench_json_prints_the_error_document_on_bad_input(tmp_path):

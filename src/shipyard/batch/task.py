@@ -12,12 +12,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tarfile
 import tempfile
 import threading
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,26 +93,72 @@ def _checkout(plan: TaskPlan, folder: Path) -> Path:
 
 def _apply_settings(plan: TaskPlan, tree: Path) -> bool:
     """The suite's budget becomes the checkout's ``[budget]`` table; a pass without knowledge
-    adds ``[knowledge] enabled = false``. True when ``shipyard.toml`` was changed."""
+    sets ``[knowledge] enabled = false``. In ``shipyard.toml``, else in ``[tool.shipyard]`` of
+    ``pyproject.toml`` (its ``[tool.shipyard.budget]``, ...). True when the file was changed."""
     tables = []
     if plan.budget:
-        lines = [f"{key} = {json.dumps(value)}" for key, value in sorted(plan.budget.items())]
-        tables.append(("budget", "the suite sets a budget", lines))
+        tables.append(("budget", "the suite sets a budget", dict(sorted(plan.budget.items()))))
     if not plan.knowledge:
-        tables.append(("knowledge", "the benchmark turns knowledge off", ["enabled = false"]))
+        tables.append(("knowledge", "the benchmark turns knowledge off", {"enabled": False}))
     if not tables:
         return False
-    config = tree / "shipyard.toml"
-    text = config.read_text(encoding="utf-8") if config.is_file() else ""
-    for name, why, lines in tables:
-        if not config.is_file() or f"[{name}]" in text:
-            raise ShipyardError(
-                f"{why}, but the project has no shipyard.toml or already has a [{name}] "
-                "table: set it in one place"
-            )
-        text = text.rstrip("\n") + f"\n\n[{name}]\n" + "\n".join(lines) + "\n"
+    config, prefix = tree / "shipyard.toml", ""
+    if not config.is_file():
+        config, prefix = tree / "pyproject.toml", "tool.shipyard."
+    text = original = config.read_text(encoding="utf-8") if config.is_file() else ""
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ShipyardError(f"{config}: {exc}") from None
+    if prefix and _table(text, "tool.shipyard") is None:
+        raise ShipyardError(
+            f"{tables[0][1]}, but the project has no shipyard.toml and no [tool.shipyard] in "
+            "pyproject.toml"
+        )
+    for name, why, values in tables:
+        text = _set_table(text, f"{prefix}{name}", values, f"{why}, but {config.name}")
+    if text == original:
+        return False
     config.write_text(text, encoding="utf-8")
     return True
+
+
+def _set_table(text: str, name: str, values: dict[str, Any], why: str) -> str:
+    """``text`` (TOML) with ``values`` set in table ``name``: a new table, or for a table that
+    sets none of them otherwise, the missing keys added under its header. A key set otherwise,
+    or a budget table of the project's own (one place for a budget), is an error."""
+    found = _table(text, name)
+    if found is None:
+        changed = text.rstrip("\n") + f"\n\n[{name}]\n" + _lines(values) + "\n"
+    elif all(found.get(key, value) == value for key, value in values.items()):
+        missing = {key: value for key, value in values.items() if key not in found}
+        if not missing:
+            return text  # already so
+        header = re.compile(rf"^[ \t]*\[[ \t]*{re.escape(name)}[ \t]*\][ \t]*(#.*)?$", re.M)
+        match = None if name.endswith("budget") else header.search(text)
+        end = match.end() if match else 0
+        changed = text[:end] + "\n" + _lines(missing) + text[end:] if match else ""
+    else:
+        changed = ""
+    written = _table(changed, name) if changed else None
+    if written is None or any(written.get(key) != value for key, value in values.items()):
+        raise ShipyardError(f"{why} already has a [{name}] table: set it in one place")
+    return changed
+
+
+def _lines(values: dict[str, Any]) -> str:
+    return "\n".join(f"{key} = {json.dumps(value)}" for key, value in values.items())
+
+
+def _table(text: str, name: str) -> dict[str, Any] | None:
+    """The table ``name`` (dotted) of TOML ``text``; None when absent or not a table."""
+    try:
+        found: Any = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    for part in name.split("."):
+        found = found.get(part) if isinstance(found, dict) else None
+    return found if isinstance(found, dict) else None
 
 
 def _import_knowledge(text: str, folder: Path, tree: Path) -> None:
