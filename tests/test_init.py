@@ -121,6 +121,24 @@ def test_fastapi_without_a_venv_proposes_no_install(project: Project) -> None:
     assert run.check("app-start", "app")["status"] == "passed"
 
 
+def test_a_flask_app_with_an_init_db_command_gets_it_as_setup(project: Project) -> None:
+    project.write({
+        "flaskr.py": "import click\nfrom flask import Flask\n\napp = Flask(__name__)\n\n\n"
+        '@app.cli.command("init-db")\ndef init_db():\n    click.echo("made")\n\n\n'
+        '@app.get("/")\ndef index():\n    return "ok"\n',
+        "tests/test_index.py": "from flaskr import app\n\n\ndef test_index():\n"
+        "    assert app.test_client().get('/').data == b'ok'\n",
+    })  # fmt: skip
+    init(project)
+    toml, _ = written(project)
+    assert 'setup = ["python -m flask --app flaskr init-db"]' in toml, toml
+    loads(project)
+    project.commit()
+    run = project.verify()
+    assert run.code == 0, run.stdout
+    assert run.check("app-start", "app")["status"] == "passed"
+
+
 def test_a_django_shaped_tree(project: Project) -> None:
     project.write({
         "manage.py": "import sys\nfrom django.core.management import execute_from_command_line\n"

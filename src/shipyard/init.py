@@ -64,6 +64,9 @@ def config_text(found: Proposal) -> str:
         f"start = {json.dumps(app.start)}",
         f"ready = {json.dumps(app.ready)}",
     ]
+    if app.setup:
+        lines.append("# run before start, in its environment (its database made here)")
+        lines.append(f"setup = [{', '.join(json.dumps(c) for c in app.setup)}]")
     if app.env:
         pairs = ", ".join(f"{k} = {json.dumps(v)}" for k, v in app.env.items())
         lines.append(f"env = {{ {pairs} }}")

@@ -31,6 +31,8 @@ class App:
     """The app serves pages (templates or HTML files): a browser check fits."""
     page: str = "/"
     """The page a browser check opens."""
+    setup: tuple[str, ...] = ()
+    """Commands to run before ``start`` (a Flask app's ``init-db``)."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,12 @@ def python(project: Path) -> Proposal:
     )
 
 
+_FLASK_INIT = re.compile(
+    r"""@\w+(?:\.cli)?\.command\(\s*['"]((?:init|create)[-_](?:db|database|tables))['"]"""
+)
+"""A Flask CLI command that makes the database (the Flask tutorial's ``init-db``)."""
+
+
 def _python_app(project: Path, py: str, sources: list[Path]) -> App | None:
     if (project / "manage.py").is_file():
         texts = [read(p) for p in sources if p.name == "urls.py"]
@@ -296,7 +304,13 @@ def _python_app(project: Path, py: str, sources: list[Path]) -> App | None:
             start = f"{py} -m flask --app {target} run --host 127.0.0.1 --port {{port}}"
             html = (path.parent / "templates").is_dir() or "render_template" in text
             found = routes([text])
-            return App(start, ready_path(found), "flask", html=html, page=page_path(found))
+            setup = tuple(
+                f"{py} -m flask --app {target} {name}"
+                for name in dict.fromkeys(re.findall(_FLASK_INIT, "\n".join(map(read, sources))))
+            )
+            return App(
+                start, ready_path(found), "flask", html=html, page=page_path(found), setup=setup
+            )
     return None
 
 
