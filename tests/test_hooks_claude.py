@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import BIN, ROOT, Project, run_cli
+from fixtures import agents_support as agents
 from fixtures.anthropic_server import AnthropicServer, serve
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def _claude() -> str:
             return candidate
     found = shutil.which("claude")
     if found is None:
-        pytest.skip("Claude Code is not installed (.ci/run installs it into .ci/agents)")
+        agents.not_installed("Claude Code is not installed (.ci/run installs it into .ci/agents)")
     return found
 
 

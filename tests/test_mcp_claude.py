@@ -9,9 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from conftest import BIN, ROOT
+from fixtures import agents_support as agents
 
 CANDIDATES = (
     os.environ.get("SHIPYARD_CLAUDE", ""),
@@ -25,7 +24,7 @@ def claude() -> str:
             return candidate
     found = shutil.which("claude")
     if found is None:
-        pytest.skip("Claude Code is not installed (.ci/run installs it into .ci/agents)")
+        agents.not_installed("Claude Code is not installed (.ci/run installs it into .ci/agents)")
     return found
 
 
