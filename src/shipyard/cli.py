@@ -245,18 +245,14 @@ def stats(
 @app.command()
 def batch(
     suite: Annotated[Path, typer.Argument(help="The suite file (YAML).")],
-    engine: Annotated[str, typer.Option("--engine", help="local (a process pool) or ray.")] = (
-        "local"
-    ),
-    address: Annotated[
-        str | None, typer.Option("--address", help="A running Ray cluster (default: start one).")
-    ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 2,
+    engine: cli_bench.Engine = "local",
+    address: cli_bench.Address = None,
+    workers: cli_bench.Workers = 2,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Batch database and evidence (default SUITE.batch/)."),
     ] = None,
-    redo: Annotated[bool, typer.Option("--redo", help="Run finished tasks again.")] = False,
+    redo: cli_bench.Redo = False,
 ) -> None:
     """Many runs: every task of a suite through `shipyard run`, results in one database."""
     from shipyard import cli_batch

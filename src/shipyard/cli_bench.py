@@ -31,6 +31,13 @@ LABELS = {
     "tokens_per_shipped": "tokens per shipped task",
 }
 SCHEMA = "shipyard.bench/1"
+# the engine's options, shared with `shipyard batch`
+Engine = Annotated[str, typer.Option("--engine", help="local (a process pool) or ray.")]
+Address = Annotated[
+    str | None, typer.Option("--address", help="A running Ray cluster (default: start one).")
+]
+Workers = Annotated[int, typer.Option("--workers", min=1, max=256)]
+Redo = Annotated[bool, typer.Option("--redo", help="Run finished tasks again.")]
 KNOWLEDGE = ("ship_rate", "hidden_passing", "attempts_per_shipped", "tokens_per_shipped")
 
 
@@ -43,18 +50,14 @@ def command(
     implementer: Annotated[
         str | None, typer.Option("--implementer", help="A coding agent instead of a model.")
     ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="local (a process pool) or ray.")] = (
-        "local"
-    ),
-    address: Annotated[
-        str | None, typer.Option("--address", help="A running Ray cluster (default: start one).")
-    ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 2,
+    engine: Engine = "local",
+    address: Address = None,
+    workers: Workers = 2,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="One batch folder per pass (default SUITE.bench/)."),
     ] = None,
-    redo: Annotated[bool, typer.Option("--redo", help="Run finished tasks again.")] = False,
+    redo: Redo = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """The delivery benchmark: each task through Shipyard's loop and a naive one, both judged
