@@ -62,6 +62,8 @@ class FilesImplementer:
             implementers.open_attempt(state, step)
             told = implementers.brief(ctx, state, step)
             self.briefs.append(told)
+            # an attempt past the scripted ones means an earlier one failed that should not have
+            assert told.attempt <= len(self.attempts), "\n".join(told.feedback)
             files = self.attempts[told.attempt - 1]
             for path, content in files.items():
                 (told.workdir / path).parent.mkdir(parents=True, exist_ok=True)

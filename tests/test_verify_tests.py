@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import py_compile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -286,3 +290,29 @@ def test_the_report_option_goes_to_the_runner_not_the_pipe(command: str, expecte
 
     full, _ = with_report(command, Path("R"), None, Path("."))
     assert full == expected.replace("REPORTER", str(NODE_REPORTER))
+
+
+def test_a_same_second_same_size_rewrite_runs_as_the_new_code(project: Project) -> None:
+    # calc.py compiled, then rewritten with the same size in the same second: Python (and the
+    # build's compileall) would take the old bytecode for the new source
+    base_project(project)
+    project.write({"tests/test_calc.py": TEST_ADD, "spec.yaml": SPEC_ADD})
+    source = project.path / "calc.py"
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    second = int(time.time()) - 100
+    os.utime(source, (second + 0.1, second + 0.1))
+    timestamp = py_compile.PycInvalidationMode.TIMESTAMP  # as an import writes it
+    py_compile.compile(str(source), cfile=str(cached), doraise=True, invalidation_mode=timestamp)
+    os.utime(cached, (second + 0.2, second + 0.2))
+    kept = cached.parent / "other.cpython-311.pyc"  # compiled in a later second: not touched
+    kept.write_bytes(cached.read_bytes())
+    os.utime(kept, (second + 1.5, second + 1.5))
+    size = source.stat().st_size
+    project.write({"calc.py": CALC_NEW})
+    assert source.stat().st_size == size
+    os.utime(source, (second + 0.3, second + 0.3))
+
+    run = project.verify()
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.check("tests/test_calc.py::test_add", "required")["status"] == "passed"
+    assert kept.is_file()

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from shipyard import cache as verdicts
-from shipyard import leftovers, process, workspace
+from shipyard import bytecode, leftovers, process, workspace
 from shipyard.evidence import RunDir, new_run_id
 from shipyard.exceptions import GitError
 from shipyard.results import GateResult, Verdict
@@ -164,6 +164,7 @@ def _run(
     from shipyard.spec import load_spec
 
     started = time.monotonic()
+    bytecode.purge_ambiguous(project)  # a same-second, same-size rewrite would run as the old
     config = config or load_config(project)
     if spec is None and spec_path is not None:
         spec = load_spec(spec_path)

@@ -1,0 +1,70 @@
+"""Bytecode that may be stale: removed before a verify runs the project's code.
+
+A timestamp ``.pyc`` records its source's modification time in whole seconds and its size.
+Python reuses it while both match, so a source rewritten with the same size in the same second
+as the version that was compiled (an agent's one-character fix right after its own test run)
+runs as the old code: a fix fails, or a broken change passes. A ``.pyc`` written in the same
+second as the source time it records cannot be told apart from such a rewrite, so it is removed
+and Python compiles the source again; every other ``.pyc`` is kept, so the cost is a few
+compiles at most. Environments (``.venv``, ``node_modules``, any folder with ``pyvenv.cfg``)
+are not walked: their sources are not the submission's.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+SKIP = frozenset(
+    {".git", ".shipyard", ".venv", "venv", "node_modules", ".tox", ".nox", ".mypy_cache",
+     ".pytest_cache", ".ruff_cache"}
+)  # fmt: skip
+_HEADER = struct.Struct("<4sIII")  # magic, flags (0: timestamp-based), source mtime, size
+
+
+def purge_ambiguous(project: Path) -> list[Path]:
+    """Remove the timestamp ``.pyc`` files under ``project`` written in the same second as the
+    source time they record; return what was removed."""
+    removed: list[Path] = []
+    for folder in _pycache_folders(project):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".pyc") and _ambiguous(entry):
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    continue
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _pycache_folders(top: Path) -> list[str]:
+    found: list[str] = []
+    stack = [str(top)]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        if any(e.name == "pyvenv.cfg" for e in entries) and folder != str(top):
+            continue
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False) or entry.name in SKIP:
+                continue
+            (found if entry.name == "__pycache__" else stack).append(entry.path)
+    return found
+
+
+def _ambiguous(entry: os.DirEntry[str]) -> bool:
+    try:
+        with open(entry.path, "rb") as handle:
+            _magic, flags, recorded, _size = _HEADER.unpack(handle.read(_HEADER.size))
+        written = int(entry.stat(follow_symlinks=False).st_mtime)
+    except (OSError, struct.error):
+        return False
+    return flags == 0 and written <= recorded
