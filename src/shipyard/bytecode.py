@@ -63,8 +63,9 @@ def _pycache_folders(top: Path) -> list[str]:
 def _ambiguous(entry: os.DirEntry[str]) -> bool:
     try:
         with open(entry.path, "rb") as handle:
-            _magic, flags, recorded, _size = _HEADER.unpack(handle.read(_HEADER.size))
+            header: tuple[bytes, int, int, int] = _HEADER.unpack(handle.read(_HEADER.size))
         written = int(entry.stat(follow_symlinks=False).st_mtime)
     except (OSError, struct.error):
         return False
+    _magic, flags, recorded, _size = header
     return flags == 0 and written <= recorded
