@@ -5,12 +5,23 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fixtures.runtime.support import app_config, by_id, live_children, make_context, run_gate
+from fixtures.runtime.support import (
+    PYTHON,
+    TODO_APP,
+    app_config,
+    by_id,
+    live_children,
+    make_context,
+    run_gate,
+)
 from shipyard.exceptions import BrowserMissing
+from shipyard.gates.browser import Browser
+from shipyard.lanes import Lanes
 from shipyard.results import CheckResult
 
 pytestmark = pytest.mark.browser
@@ -181,3 +192,41 @@ def test_another_origins_failed_request_is_not_the_apps_error(flows: dict) -> No
 def test_one_chromium_serves_every_flow_of_a_verify(flows: dict) -> None:
     assert len([c for c in flows["checks"].values() if c.kind == "ui"]) > 5
     assert len(flows["launches"]) == 1
+
+
+def test_chromium_is_launched_while_the_app_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the app says it started, then takes 2 s to listen: the browser's launch happens meanwhile
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    start = (
+        f"sh -c 'touch {marks}/started; sleep 2; touch {marks}/listening; "
+        f"exec {PYTHON} {TODO_APP} --port {{port}} --mode ok'"
+    )
+    seen: list[tuple[bool, bool]] = []
+    real_warm = Browser.warm
+
+    def watched_warm(self: Browser) -> None:
+        deadline = time.monotonic() + 5
+        while not (marks / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        real_warm(self)
+        seen.append(((marks / "started").exists(), (marks / "listening").exists()))
+
+    monkeypatch.setattr(Browser, "warm", watched_warm)
+    flow = "ui:\n  - id: home\n    steps: [{goto: /about}, {expect_text: {selector: h1, text: Ab}}]"
+    parallel = replace(make_context(tmp_path, flow, app_config(start=start)), lanes=Lanes(True))
+    checks = by_id(run_gate(parallel))
+    assert checks["app-start"].status == "passed", checks["app-start"].message
+    assert checks["home"].status == "passed", checks["home"].message
+    assert seen == [(True, False)]  # launched after the app started, before it listened
+
+    # one check after another: no launch ahead of the first flow
+    seen.clear()
+    (marks / "started").unlink()
+    (marks / "listening").unlink()
+    (tmp_path / "serial").mkdir()
+    serial = make_context(tmp_path / "serial", flow, app_config(start=start))  # Lanes(False)
+    assert by_id(run_gate(serial))["home"].status == "passed"
+    assert seen == []

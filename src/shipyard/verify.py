@@ -25,8 +25,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from shipyard import cache as verdicts
 from shipyard import bytecode, leftovers, process, workspace
+from shipyard import cache as verdicts
 from shipyard.evidence import RunDir, new_run_id
 from shipyard.exceptions import GitError
 from shipyard.results import GateResult, Verdict

@@ -1,7 +1,8 @@
 """UI flows in a real Chromium, driven by Playwright (imported only when a flow runs).
 
-One browser per verify, launched at the first flow; each flow gets a fresh browser context whose
-base URL is the app's. Every step is bounded by the flow's ``timeout``. Semantics (public):
+One browser per verify, launched while the app starts (or at the first flow); each flow gets a
+fresh browser context whose base URL is the app's. Every step is bounded by the flow's
+``timeout``. Semantics (public):
 
 * actions (click, fill, press, select, check) act on the first element the selector matches;
 * ``expect_text`` passes when a visible element matching the selector contains the text
@@ -92,6 +93,12 @@ class Browser:
         finally:
             if playwright is not None:
                 playwright.stop()
+
+    def warm(self) -> None:
+        """Launch Chromium now, ahead of the first flow; a launch that fails is left to that
+        flow, which tries again and reports it."""
+        with contextlib.suppress(BrowserMissing):
+            self._launched()
 
     def run_flow(
         self, check: UiCheck, base_url: str, ctx: Context, cookies: Sequence[Any] = ()

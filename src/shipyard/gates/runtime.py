@@ -15,6 +15,7 @@
 * HTTP checks send and store cookies in their ``session``'s jar (``sessions.py``).
 * After each check, and between the launch and the first check (``app-start``), the app's new
   output is scanned (``logscan``); a traceback, an uncaught exception or a logged 5xx fails it.
+* When the spec has UI flows, Chromium is launched while the app starts (in parallel mode).
 * The app and the browser are stopped in ``finally``: on success, failure, error and Ctrl-C.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -193,8 +195,9 @@ class _Session:
     def run_all(self, planned: Planned) -> list[CheckResult]:
         results: list[CheckResult] = []
         if self.settings is not None:
+            warm = self.ctx.lanes.parallel and any(kind == "ui" for kind, _ in planned)
             with self.ctx.lanes.slot():
-                results.append(self._launch("app-start"))
+                results.append(self._first_launch(warm))
         for group in in_order(planned):
             if len(group) > 1 and self.ctx.lanes.parallel and self.app is not None:
                 results += self._overlapping([c for _, c in group if isinstance(c, UiCheck)])
@@ -241,6 +244,16 @@ class _Session:
         if self.app is not None and results:
             time.sleep(FINAL_SETTLE)
             results[-1] = self._after(results[-1], self.expected)
+
+    def _first_launch(self, warm: bool) -> CheckResult:
+        """The first launch; with ``warm``, Chromium starts in this thread meanwhile (Playwright's
+        sync API stays in the thread that started it), so the first flow does not wait for it."""
+        if not warm:
+            return self._launch("app-start")
+        with ThreadPoolExecutor(1, thread_name_prefix="shipyard-app") as pool:
+            launched = pool.submit(self._launch, "app-start")
+            self.browser.warm()
+            return launched.result()
 
     def _launch(self, check_id: str) -> CheckResult:
         from shipyard.gates.logscan import LogScanner
