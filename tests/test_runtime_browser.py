@@ -230,3 +230,26 @@ def test_chromium_is_launched_while_the_app_starts(
     serial = make_context(tmp_path / "serial", flow, app_config(start=start))  # Lanes(False)
     assert by_id(run_gate(serial))["home"].status == "passed"
     assert seen == []
+
+
+def test_a_chromium_that_cannot_start_is_tried_once_and_reported_at_the_first_flow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import playwright.sync_api._generated as generated
+
+    launches: list[object] = []
+    real_launch = generated.BrowserType.launch
+
+    def counting_launch(self: object, *args: object, **kwargs: object) -> object:
+        launches.append(kwargs.get("executable_path"))
+        return real_launch(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(generated.BrowserType, "launch", counting_launch)
+    monkeypatch.setenv("SHIPYARD_CHROMIUM", "/bin/false")  # an executable that exits at once
+    flows = "http: [{id: home, request: {path: /healthz}, expect: {status: 200}}]\n"
+    flows += "ui: [{id: flow, steps: [{goto: /}]}]"
+    ctx = replace(make_context(tmp_path, flows, app_config()), lanes=Lanes(True))
+    with pytest.raises(BrowserMissing, match="could not start Chromium at /bin/false"):
+        run_gate(ctx)
+    assert launches == ["/bin/false"]
+    assert live_children() == []

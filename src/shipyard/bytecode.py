@@ -5,20 +5,25 @@ Python reuses it while both match, so a source rewritten with the same size in t
 as the version that was compiled (an agent's one-character fix right after its own test run)
 runs as the old code: a fix fails, or a broken change passes. A ``.pyc`` written in the same
 second as the source time it records cannot be told apart from such a rewrite, so it is removed
-and Python compiles the source again; every other ``.pyc`` is kept, so the cost is a few
-compiles at most. Environments (``.venv``, ``node_modules``, any folder with ``pyvenv.cfg``)
-are not walked: their sources are not the submission's.
+and Python compiles the source again. An unchecked hash-based ``.pyc`` (Python never compares it
+with its source) and a ``.pyc`` that is a symbolic link are removed too; a checked hash-based
+one is kept (Python checks it), and so is every other timestamp one, so the cost is a few
+compiles at most. Only regular files are read. Environments (``.venv``, ``venv``,
+``node_modules``, ``site-packages``, ``__pypackages__``, any folder with ``pyvenv.cfg``) are not
+walked: their sources are not the submission's. ``PYTHONPYCACHEPREFIX`` is left out of the
+commands' environment (``verify._env``), so the bytecode Python reads is the bytecode here.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from pathlib import Path
 
 SKIP = frozenset(
     {".git", ".shipyard", ".venv", "venv", "node_modules", ".tox", ".nox", ".mypy_cache",
-     ".pytest_cache", ".ruff_cache"}
+     ".pytest_cache", ".ruff_cache", "site-packages", "dist-packages", "__pypackages__"}
 )  # fmt: skip
 _HEADER = struct.Struct("<4sIII")  # magic, flags (0: timestamp-based), source mtime, size
 
@@ -61,11 +66,22 @@ def _pycache_folders(top: Path) -> list[str]:
 
 
 def _ambiguous(entry: os.DirEntry[str]) -> bool:
+    """True for a ``.pyc`` Python might run although its source changed."""
     try:
-        with open(entry.path, "rb") as handle:
-            header: tuple[bytes, int, int, int] = _HEADER.unpack(handle.read(_HEADER.size))
-        written = int(entry.stat(follow_symlinks=False).st_mtime)
+        if entry.is_symlink():
+            return True
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return False  # a FIFO or a device: not read (it could block)
+            header: tuple[bytes, int, int, int] = _HEADER.unpack(os.read(fd, _HEADER.size))
+        finally:
+            os.close(fd)
+        written = int(info.st_mtime)
     except (OSError, struct.error):
         return False
     _magic, flags, recorded, _size = header
-    return flags == 0 and written <= recorded
+    if flags & 0b01:  # hash-based: unchecked (0b01) is never compared with the source
+        return not flags & 0b10
+    return written <= recorded

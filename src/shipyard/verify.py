@@ -265,4 +265,5 @@ def _env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_CURRENT_TEST", None)
+    env.pop("PYTHONPYCACHEPREFIX", None)  # bytecode read from the tree, where stale is removed
     return env

@@ -77,6 +77,7 @@ class Browser:
         self._env = env
         self._playwright: Playwright | None = None
         self._browser: PwBrowser | None = None
+        self._failed: Exception | None = None
 
     def close(self) -> None:
         browser, playwright = self._browser, self._playwright
@@ -95,10 +96,12 @@ class Browser:
                 playwright.stop()
 
     def warm(self) -> None:
-        """Launch Chromium now, ahead of the first flow; a launch that fails is left to that
-        flow, which tries again and reports it."""
-        with contextlib.suppress(BrowserMissing):
+        """Launch Chromium now, ahead of the first flow; a launch that fails is raised at that
+        flow, as it would have been without the warm-up (and is not tried twice)."""
+        try:
             self._launched()
+        except Exception as exc:  # the first flow reports it, where the checks before it ran
+            self._failed = exc
 
     def run_flow(
         self, check: UiCheck, base_url: str, ctx: Context, cookies: Sequence[Any] = ()
@@ -123,6 +126,8 @@ class Browser:
     def _launched(self) -> PwBrowser:
         if self._browser is not None:
             return self._browser
+        if self._failed is not None:
+            raise self._failed
         path = find_chromium(self._env)
         from playwright.sync_api import Error, sync_playwright
 

@@ -29,7 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from shipyard import leftovers
+from shipyard import leftovers, process
 from shipyard.config import AppConfig, Config
 from shipyard.exceptions import ConfigError, SpecError
 from shipyard.gates import Context, VerifiedCommand
@@ -252,7 +252,11 @@ class _Session:
             return self._launch("app-start")
         with ThreadPoolExecutor(1, thread_name_prefix="shipyard-app") as pool:
             launched = pool.submit(self._launch, "app-start")
-            self.browser.warm()
+            try:
+                self.browser.warm()
+            except BaseException:  # Ctrl-C: the app's launch must not hold the exit up
+                process.kill_started()
+                raise
             return launched.result()
 
     def _launch(self, check_id: str) -> CheckResult:
