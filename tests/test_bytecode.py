@@ -54,3 +54,13 @@ def test_what_goes_and_what_stays(tmp_path: Path) -> None:
 def test_the_commands_read_the_bytecode_in_the_tree() -> None:
     env = verify._env({"PYTHONPYCACHEPREFIX": "/tmp/elsewhere", "PATH": "/usr/bin"})
     assert "PYTHONPYCACHEPREFIX" not in env and env["PATH"] == "/usr/bin"
+
+
+def test_before_a_loop_verify_every_pyc_of_the_tree_goes(tmp_path: Path) -> None:
+    from shipyard.bytecode import purge_all
+
+    second = 1_700_000_000
+    later = compiled(tmp_path / "a.py", Mode.TIMESTAMP, second, second + 2)  # looks fresh
+    in_venv = compiled(tmp_path / ".venv" / "lib" / "e.py", Mode.TIMESTAMP, second, second + 2)
+    assert purge_all(tmp_path) == [later]
+    assert in_venv.is_file() and (tmp_path / "a.py").is_file()

@@ -9,6 +9,8 @@ model for the implementer role at all.
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +52,8 @@ class FilesImplementer:
 
     attempts: list[dict[str, str]]
     briefs: list[Brief] = field(default_factory=list)
+    after_writing: Callable[[Path, int], None] | None = None
+    """Called with the worktree and the attempt once its files are written."""
     name: str = "files"
     step_budgets: bool = False
 
@@ -68,6 +72,8 @@ class FilesImplementer:
             for path, content in files.items():
                 (told.workdir / path).parent.mkdir(parents=True, exist_ok=True)
                 (told.workdir / path).write_text(content)
+            if self.after_writing is not None:
+                self.after_writing(told.workdir, told.attempt)
             step.event("agent", f"wrote {', '.join(files)}", files=sorted(files))
             state.feedback = []
             state.agent_session = f"files-session-{told.attempt}"
@@ -226,3 +232,44 @@ def test_the_implementer_is_named_once_in_the_progress_line(
     assert capsys.readouterr().out == (
         "implementer files: writes the files\nverify    verify 1: passed\n"
     )
+
+
+def forge_bytecode(workdir: Path, attempt: int) -> None:
+    """On attempt 2, a hostile implementer's forged bytecode: the wrong ``multiply`` compiled
+    into the ``.pyc`` of the right source, with the source's size and time in its header and
+    written a second later, so Python takes it for the source's."""
+    import importlib.util
+    import os
+    import py_compile
+
+    if attempt != 2:
+        return
+    source = workdir / "calc.py"
+    second = int(time.time()) - 100
+    decoy = workdir.parent / "decoy" / "calc.py"
+    decoy.parent.mkdir(exist_ok=True)
+    decoy.write_text(CALC_WRONG)
+    assert decoy.stat().st_size == source.stat().st_size
+    for path in (source, decoy):
+        os.utime(path, (second + 0.1, second + 0.1))
+    cached = importlib.util.cache_from_source(str(source))
+    timestamp = py_compile.PycInvalidationMode.TIMESTAMP
+    py_compile.compile(str(decoy), cfile=cached, doraise=True, invalidation_mode=timestamp)
+    os.utime(cached, (second + 2, second + 2))
+
+
+def test_bytecode_an_implementer_forged_is_not_what_the_gates_run(
+    tmp_path: Path, files_implementer: FilesImplementer
+) -> None:
+    files_implementer.after_writing = forge_bytecode
+    project = make_project(tmp_path, steps=1, idle=2)
+    scripted = script(tmp_path)
+    options = RunOptions(
+        spec_file=str(spec_file(tmp_path)), model=f"script:{scripted}", yes=True,
+        implementer="files",
+    )  # fmt: skip
+    ctx = start_run(project.path, "multiply two numbers", options, say=lambda _e: None,
+                    confirm=lambda _s: True)  # fmt: skip
+    final = drive(ctx, ctx.ledger.run(ctx.run_id).state)
+    ctx.ledger.release(ctx.run_id, final.stage, final.reason)
+    assert final.stage == "shipped" and final.attempt == 2, final.reason

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 SKIP = frozenset(
@@ -30,7 +31,18 @@ _HEADER = struct.Struct("<4sIII")  # magic, flags (0: timestamp-based), source m
 
 def purge_ambiguous(project: Path) -> list[Path]:
     """Remove the timestamp ``.pyc`` files under ``project`` written in the same second as the
-    source time they record; return what was removed."""
+    source time they record (and the others described above); what was removed."""
+    return _purge(project, _ambiguous)
+
+
+def purge_all(project: Path) -> list[Path]:
+    """Remove every ``.pyc`` under ``project``'s ``__pycache__`` folders (environments not
+    walked): for a tree an agent wrote, whose bytecode (and its times) may be forged to differ
+    from the source. What was removed."""
+    return _purge(project, lambda _entry: True)
+
+
+def _purge(project: Path, doomed: Callable[[os.DirEntry[str]], bool]) -> list[Path]:
     removed: list[Path] = []
     for folder in _pycache_folders(project):
         try:
@@ -38,7 +50,7 @@ def purge_ambiguous(project: Path) -> list[Path]:
         except OSError:
             continue
         for entry in entries:
-            if entry.name.endswith(".pyc") and _ambiguous(entry):
+            if entry.name.endswith(".pyc") and doomed(entry):
                 try:
                     os.unlink(entry.path)
                 except OSError:

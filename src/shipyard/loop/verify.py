@@ -37,8 +37,10 @@ def verify(ctx: RunContext, state: RunState) -> tuple[RunState, Step]:
         problems.append(failure("run", "spec", message, "spec_edited"))
     if problems:
         return end_attempt(ctx, state, step, problems, "refused"), step
+    from shipyard import bytecode
     from shipyard.verify import verify as run_gates
 
+    bytecode.purge_all(ctx.worktree)  # the implementer's bytecode is not the source it shows
     folder = _evidence_folder(ctx, state.verify_runs + 1)
     environ = environment.scrubbed(os.environ, ctx.config)
     if ctx.config.sandbox.kind == "bwrap":
