@@ -14,7 +14,9 @@ verified with ``--base`` (its base hangs):
 * ``fixed``: a verify with the tests-only spec minus the commands by hand (the fixed cost).
 
 Medians of N runs (default 5); the peak resident memory of the Shipyard process itself
-(children not counted, sampled every 10 ms); and `shipyard --help` latency.
+(children not counted, sampled every 10 ms); `shipyard --help` latency; and the floor under
+``fixed``: a fresh Python that only loads pycalc's config and spec (the pydantic models
+Shipyard validates them with), next to a Python that does nothing.
 """
 
 from __future__ import annotations
@@ -156,6 +158,26 @@ def help_latency(runs: int) -> float:
     return statistics.median(times)
 
 
+LOAD_ONLY = (
+    "import sys\nfrom pathlib import Path\nfrom shipyard.config import load_config\n"
+    "from shipyard.spec import load_spec\n"
+    "load_config(Path(sys.argv[1])); load_spec(Path(sys.argv[1]) / 'spec.yaml')\n"
+)
+
+
+def floor(runs: int) -> tuple[float, float]:
+    """Medians: a fresh Python loading pycalc's config and spec; a fresh Python alone."""
+    project = str(ROOT / "examples" / "pycalc")
+    load, bare = [], []
+    for _ in range(runs):
+        for argv, times in (([sys.executable, "-c", LOAD_ONLY, project], load),
+                            ([sys.executable, "-c", "pass"], bare)):  # fmt: skip
+            started = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            times.append(time.perf_counter() - started)
+    return statistics.median(load), statistics.median(bare)
+
+
 def prepare(name: str, tmp: Path) -> tuple[Path, str | None]:
     if name == "slow-suite":
         return slow_project(tmp), None
@@ -218,6 +240,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             print(bench(name, Path(tmp), args.runs), flush=True)
     print(f"shipyard --help: median {help_latency(args.runs) * 1000:.0f} ms over {args.runs} runs")
+    load, bare = floor(max(args.runs, 5))
+    print(
+        f"floor: a fresh python loading pycalc's config and spec {load * 1000:.0f} ms "
+        f"(python alone {bare * 1000:.0f} ms)"
+    )
     print(f"(python {sys.version.split()[0]}, {os.cpu_count()} cores, medians of {args.runs})")
 
 

@@ -1,6 +1,6 @@
 """``python -m shipyard``: the command line."""
 
-from shipyard.cli import main
+from shipyard.entry import main
 
 if __name__ == "__main__":
     main()

@@ -1,14 +1,12 @@
 """The command line: parse, call the library, render, map errors to exit codes.
 
 Exit codes: 0 verified · 1 checked and not good · 2 bad input · 3 could not check.
-Heavy modules are imported inside the commands so that ``shipyard --help`` stays fast.
+Heavy modules are imported inside the commands so that ``shipyard --help`` stays fast; plain
+``verify`` and ``hook`` arguments do not come through here at all (``entry.py``).
 """
 
 from __future__ import annotations
 
-import gc
-import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +14,10 @@ import typer
 
 from shipyard import cli_bench  # options only: its work is imported when it runs
 from shipyard.cli_fail import fail
+from shipyard.entry import main  # the program's entry point: `python -m shipyard`, the script
 from shipyard.exceptions import ShipyardError
+
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="shipyard",
@@ -358,39 +359,3 @@ def mcp() -> None:
     except ShipyardError as exc:  # the mcp extra is not installed
         fail(exc)
     serve()
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def _stop(signum: int, _frame: object) -> None:
-    """Unwind so that every app, test run and browser is stopped on the way out; a second
-    signal while that cleanup runs is ignored rather than cutting it short."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
-    raise SystemExit(128 + signum)
-
-
-def main() -> None:
-    try:
-        _main()
-    finally:  # the process ends now: spare the interpreter's last garbage collection over
-        gc.freeze()  # every object the imports made (a quarter of a second on a busy machine)
-
-
-def _main() -> None:
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, _stop)
-    try:
-        app()
-    except KeyboardInterrupt:
-        print("shipyard: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception:  # a bug in Shipyard: never let it read as "checked and failed" (exit 1)
-        import traceback
-
-        traceback.print_exc()
-        print("shipyard: internal error (a bug in Shipyard, not in your project)", file=sys.stderr)
-        sys.exit(3)

@@ -11,8 +11,6 @@ import json
 import sys
 from typing import NoReturn
 
-import typer
-
 from shipyard.exceptions import ShipyardError
 
 CHECKING = "could not check"
@@ -28,4 +26,4 @@ def fail(exc: ShipyardError, unable: str = CHECKING, *, as_json: bool = False) -
         print(json.dumps(doc, indent=2))
     kind = "bad input" if exc.exit_code == 2 else unable
     print(f"shipyard: {kind}: {exc}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)
+    raise SystemExit(exc.exit_code)  # typer passes it on as it is; so does entry.py

@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import typer
-
 from shipyard.cli_fail import fail
 from shipyard.exceptions import InputError, ShipyardError
 from shipyard.results import Verdict
@@ -56,8 +54,8 @@ def run(
             junit_output.write(junit_output.verdict_xml(verdict), junit)
         except ShipyardError as exc:
             print(f"shipyard: could not check: {exc}", file=sys.stderr)
-            raise typer.Exit(exc.exit_code) from exc
-    raise typer.Exit(verdict.exit_code)
+            raise SystemExit(exc.exit_code) from exc
+    raise SystemExit(verdict.exit_code)
 
 
 def show(verdict: Verdict, fmt: str, project: Path) -> None:

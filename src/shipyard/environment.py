@@ -145,7 +145,7 @@ def resume() -> None:
     os.close(fd)
     sys.argv = [str(a) for a in json.loads(b"".join(chunks))]
     _resumed = True
-    from shipyard.cli import main
+    from shipyard.entry import main
 
     main()
 
